@@ -60,6 +60,7 @@ let expm1 (x: float) =
     let u = exp x
     if u = 1.0 then x
     elif u - 1.0 = -1.0 then -1.0
+    elif Double.IsPositiveInfinity u then u
     else (u - 1.0) * x / log u
 
 /// log(1 − eˣ) for x ≤ 0, accurate at both ends (Mächler 2012): −∞ at x = 0, ≈ −eˣ as x → −∞.

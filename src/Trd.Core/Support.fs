@@ -49,9 +49,14 @@ module Support =
         // A side with no mass on the support stays −∞ everywhere (its divergence is then +∞, not NaN).
         if System.Double.IsNegativeInfinity z then xs else xs |> Array.map (fun x -> x - z)
 
-    let private withTail (selected: float[]) =
-        let tail = Numerics.log1mExp (min 0.0 (Numerics.logSumExp selected))
-        Array.append selected [| tail |]
+    /// The selected entries followed by the tail bucket log Σ_{v∉𝒮} p(v). This equals log(1 − Σ_{v∈𝒮} p(v)) but
+    /// is summed over the complement directly: when the selected mass rounds to 1 the subtraction loses every
+    /// digit (a tail of −∞ on one side only makes the divergence +∞). An empty complement (K = V) is −∞.
+    let private withTail (logProbs: float[]) (selected: int[]) =
+        let inSelected = System.Collections.Generic.HashSet<int>(selected)
+        let rest = [| for i in 0 .. logProbs.Length - 1 do if not (inSelected.Contains i) then logProbs[i] |]
+        let tail = if rest.Length = 0 then System.Double.NegativeInfinity else Numerics.logSumExp rest
+        Array.append (selected |> Array.map (fun i -> logProbs[i])) [| tail |]
 
     /// Restricts full-vocabulary log-probabilities (already at the recipe's temperature) to the support.
     /// The top-K set is always chosen from the teacher.
@@ -68,5 +73,5 @@ module Support =
               StudentLogProbs = s |> Array.map (fun i -> studentLogProbs[i]) |> renormalise }
         | TeacherTopKWithTail k ->
             let s = topKIndices k teacherLogProbs
-            { TeacherLogProbs = s |> Array.map (fun i -> teacherLogProbs[i]) |> withTail
-              StudentLogProbs = s |> Array.map (fun i -> studentLogProbs[i]) |> withTail }
+            { TeacherLogProbs = withTail teacherLogProbs s
+              StudentLogProbs = withTail studentLogProbs s }
