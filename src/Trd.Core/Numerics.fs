@@ -33,8 +33,15 @@ let logSumExp (xs: float[]) =
 /// log softmax(x): xᵢ − log Σⱼ exp xⱼ. −∞ entries stay −∞.
 [<CompiledName("LogSoftmax")>]
 let logSoftmax (xs: float[]) =
-    let z = logSumExp xs
-    xs |> Array.map (fun x -> x - z)
+    let m = Array.max xs
+    if Double.IsNegativeInfinity m then Array.copy xs
+    else
+        // (x − m) − log Σ exp(x − m): exact for the largest entry, unlike x − (m + log Σ …) at |x| ≈ 1e4.
+        let mutable s = 0.0
+        for x in xs do
+            s <- s + exp (x - m)
+        let logS = log s
+        xs |> Array.map (fun x -> (x - m) - logS)
 
 /// softmax(x).
 [<CompiledName("Softmax")>]

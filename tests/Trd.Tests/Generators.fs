@@ -41,6 +41,19 @@ let expectVecRel (tol: float) (actual: float[]) (expected: float[]) (what: strin
     if not (e <= tol) then
         failwithf "%s: relative max-norm error %.3g > %.3g\n expected %A\n got      %A" what e tol expected actual
 
+/// Asserts ‖actual − expected‖∞ ≤ rel · max norm + abs.
+let expectVecClose (rel: float) (abs': float) (actual: float[]) (expected: float[]) (what: string) =
+    if actual.Length <> expected.Length then failwithf "%s: lengths differ (%d vs %d)" what actual.Length expected.Length
+    let diff = Array.fold2 (fun acc x y -> if x = y then acc else max acc (abs (x - y))) 0.0 actual expected
+    let scale = Array.append actual expected |> Array.fold (fun m x -> max m (abs x)) 0.0
+    if not (diff <= rel * scale + abs') then
+        failwithf "%s: max-norm difference %.3g > %.3g · %.3g + %.3g\n expected %A\n got      %A" what diff rel scale abs' expected actual
+
+/// The largest finite |logit| of a set of vectors: logits of size L are resolved only to ~L · 1.1e-16, so
+/// anything computed from them carries an absolute rounding floor of about that size.
+let logitScale (vectors: float[] list) =
+    vectors |> List.fold (fun m xs -> xs |> Array.fold (fun m x -> if Double.IsFinite x then max m (abs x) else m) m) 1.0
+
 // ---------------------------------------------------------------------------------------------
 // Random logits
 // ---------------------------------------------------------------------------------------------
