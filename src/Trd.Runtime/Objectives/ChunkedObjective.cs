@@ -42,7 +42,7 @@ internal sealed class ChunkedRun
     // Filled by Run.
     public Tensor? GradInput;   // like Student.Input
     public Tensor? GradWeight;  // like Student.Weight, when it requires grad
-    public Tensor? Loss;        // 0-dim float32
+    public Tensor? Loss;        // 0-dim float32 (float64 when computing in float64)
     public Tensor? PerPosition, StudentTokenLogProbs, TeacherTokenLogProbs, EpistemicMass; // [N] float32
     public double PreSum, PostSum, ClippedCount;
 
@@ -69,11 +69,12 @@ internal sealed class ChunkedRun
             epistemicIds = tensor(ids.Distinct().ToArray(), dtype: ScalarType.Int64, device: device);
         }
         if (needInputGrad) GradInput = zeros_like(Student.Input, requires_grad: false);
-        if (needWeightGrad) GradWeight = zeros(Student.Weight!.shape, dtype: ScalarType.Float32, device: device);
+        if (needWeightGrad) GradWeight = zeros(Student.Weight!.shape, dtype: compute, device: device); // accumulated in the compute dtype
         var sums = zeros(3, dtype: ScalarType.Float64, device: device);               // [pre, post, clipped]
         var loss = zeros(Array.Empty<long>(), dtype: ScalarType.Float64, device: device);
 
         var teacherWeight = Teacher.Weight?.detach();
+        var closedForm = Options.ClosedFormGradient && TensorDivergence.HasClosedFormGradient(Recipe);
         for (long start = 0; start < n; start += Options.ChunkSize)
         {
             using var scope = NewDisposeScope();
@@ -86,29 +87,49 @@ internal sealed class ChunkedRun
                 zt = Teacher.Chunk(Teacher.Input.narrow(0, start, length).detach(), teacherWeight, compute); // [C, V]
             ObjectiveInputs.CheckLogitsChunk(zt, "teacher logits", start);
 
-            var inputLeaf = Student.Input.narrow(0, start, length).detach().requires_grad_(needInputGrad);
-            var weightLeaf = Student.Weight?.detach().requires_grad_(needWeightGrad);
+            var rows = Student.Input.narrow(0, start, length);                        // [C, V] or [C, H]
             TensorDivergence.Block block;
             Tensor zs;
-            using (enable_grad(needInputGrad || needWeightGrad))
+            if (closedForm)
             {
-                zs = Student.Chunk(inputLeaf, weightLeaf, compute);                  // [C, V]
                 using (no_grad())
-                    ObjectiveInputs.CheckLogitsChunk(zs, "student logits", start);
-                block = TensorDivergence.Evaluate(Recipe, zs, zt, targetChunk);
-                var chunkLoss = (block.Contribution * maskChunk).sum() / normaliser;  // []
-                if (needInputGrad || needWeightGrad)
                 {
-                    var leaves = new List<Tensor>();
-                    if (needInputGrad) leaves.Add(inputLeaf);
-                    if (needWeightGrad) leaves.Add(weightLeaf!);
-                    var grads = autograd.grad(new[] { chunkLoss }, leaves);
-                    var next = 0;
-                    if (needInputGrad) GradInput!.narrow(0, start, length).copy_(grads[next++]);
-                    if (needWeightGrad) GradWeight!.add_(grads[next].to(ScalarType.Float32));
+                    zs = Student.Chunk(rows.detach(), Student.Weight?.detach(), compute); // [C, V]
+                    ObjectiveInputs.CheckLogitsChunk(zs, "student logits", start);
+                    var (forward, gz) = TensorDivergence.ForwardWithGradient(Recipe, zs, zt, maskChunk / normaliser); // gz: [C, V]
+                    block = forward;
+                    loss.add_((block.Contribution * maskChunk).sum().to(ScalarType.Float64) / normaliser);
+                    if (needInputGrad)
+                        GradInput!.narrow(0, start, length).copy_(
+                            Student.Weight is null ? gz : gz.to(Student.Weight.dtype).matmul(Student.Weight)); // [C, V]·[V, H] → [C, H]
+                    if (needWeightGrad)
+                        GradWeight!.add_(gz.t().matmul(rows.to(gz.dtype)));            // [V, C]·[C, H] → [V, H]
                 }
-                using (no_grad())
-                    loss.add_(chunkLoss.detach().to(ScalarType.Float64));
+            }
+            else
+            {
+                var inputLeaf = rows.detach().requires_grad_(needInputGrad);
+                var weightLeaf = Student.Weight?.detach().requires_grad_(needWeightGrad);
+                using (enable_grad(needInputGrad || needWeightGrad))
+                {
+                    zs = Student.Chunk(inputLeaf, weightLeaf, compute);              // [C, V]
+                    using (no_grad())
+                        ObjectiveInputs.CheckLogitsChunk(zs, "student logits", start);
+                    block = TensorDivergence.Evaluate(Recipe, zs, zt, targetChunk);
+                    var chunkLoss = (block.Contribution * maskChunk).sum() / normaliser; // []
+                    if (needInputGrad || needWeightGrad)
+                    {
+                        var leaves = new List<Tensor>();
+                        if (needInputGrad) leaves.Add(inputLeaf);
+                        if (needWeightGrad) leaves.Add(weightLeaf!);
+                        var grads = autograd.grad(new[] { chunkLoss }, leaves);
+                        var next = 0;
+                        if (needInputGrad) GradInput!.narrow(0, start, length).copy_(grads[next++]);
+                        if (needWeightGrad) GradWeight!.add_(grads[next].to(compute));
+                    }
+                    using (no_grad())
+                        loss.add_(chunkLoss.detach().to(ScalarType.Float64));
+                }
             }
 
             using (no_grad())
@@ -122,8 +143,8 @@ internal sealed class ChunkedRun
                 if (targetChunk is not null && Options.TokenLogProbs)
                 {
                     var index = targetChunk.unsqueeze(-1);                            // [C, 1]
-                    StudentTokenLogProbs!.narrow(0, start, length).copy_(zs.detach().log_softmax(-1).gather(-1, index).squeeze(-1));
-                    TeacherTokenLogProbs!.narrow(0, start, length).copy_(zt.log_softmax(-1).gather(-1, index).squeeze(-1));
+                    StudentTokenLogProbs!.narrow(0, start, length).copy_(TensorDivergence.LogSoftmax(zs.detach()).gather(-1, index).squeeze(-1));
+                    TeacherTokenLogProbs!.narrow(0, start, length).copy_(TensorDivergence.LogSoftmax(zt).gather(-1, index).squeeze(-1));
                 }
                 if (epistemicIds is not null)
                     EpistemicMass!.narrow(0, start, length).copy_(zt.softmax(-1).index_select(-1, epistemicIds).sum(-1));
@@ -134,12 +155,12 @@ internal sealed class ChunkedRun
         PreSum = totals[0];
         PostSum = totals[1];
         ClippedCount = totals[2];
-        Loss = loss.to(ScalarType.Float32);
+        Loss = loss.to(compute == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32);
         if (GradWeight is not null && GradWeight.dtype != Student.Weight!.dtype)
         {
-            var fp32 = GradWeight;
-            GradWeight = fp32.to(Student.Weight.dtype);
-            fp32.Dispose();
+            var accumulated = GradWeight;
+            GradWeight = accumulated.to(Student.Weight.dtype);
+            accumulated.Dispose();
         }
     }
 }

@@ -109,7 +109,7 @@ public static class ObjectiveExecutor
         var block = TensorDivergence.Evaluate(recipe, zs, zt, targets);
         var m = mask.to(options.ComputeType);
         var normaliser = options.Normaliser > 0 ? options.Normaliser : tokens;
-        var loss = ((block.Contribution * m).sum() / normaliser).to(ScalarType.Float32);
+        var loss = ((block.Contribution * m).sum() / normaliser).to(options.ComputeType); // float32, or float64 on request
         using (no_grad())
         {
             var m64 = m.to(ScalarType.Float64);

@@ -30,6 +30,12 @@ public sealed record ObjectiveOptions
     /// </summary>
     public long[]? EpistemicTokenIds { get; init; }
 
+    /// <summary>
+    /// Use the closed-form gradient (softmax(z_θ/T) − p_T)/T for forward KL over the full vocabulary (TRD, Forward
+    /// KL, Forward KL w/ Clip): no per-chunk graph, a third of the memory. Off: autograd, as for every other recipe.
+    /// </summary>
+    public bool ClosedFormGradient { get; init; } = true;
+
     /// <summary>The defaults.</summary>
     public static ObjectiveOptions Default { get; } = new();
 }
@@ -40,7 +46,10 @@ public sealed record ObjectiveOptions
 /// </summary>
 public sealed class ObjectiveResult : IDisposable
 {
-    /// <summary>Σ_t m_t · contribution_t / normaliser: a 0-dim float32 tensor, differentiable with respect to the student inputs.</summary>
+    /// <summary>
+    /// Σ_t m_t · contribution_t / normaliser: a 0-dim tensor in the compute dtype (float32 unless float64 was asked
+    /// for), differentiable with respect to the student inputs.
+    /// </summary>
     public required Tensor Loss { get; init; }
 
     /// <summary>Token-weighted mean of D_t over the mask, before per-position clipping.</summary>
