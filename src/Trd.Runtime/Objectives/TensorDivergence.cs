@@ -62,8 +62,17 @@ internal static class TensorDivergence
     /// </summary>
     internal static Tensor LogSoftmax(Tensor z)
     {
-        var shifted = z - z.detach().amax(new long[] { -1 }, keepdim: true); // [C, V]
-        return shifted - shifted.exp().sum(-1, keepdim: true).log();        // [C, V] − [C, 1]
+        if (z.requires_grad)
+        {
+            var shifted = z - z.detach().amax(new long[] { -1 }, keepdim: true); // [C, V]
+            return shifted - shifted.exp().sum(-1, keepdim: true).log();        // [C, V] − [C, 1]
+        }
+        // Without a graph: one new [C, V] tensor, updated in place; the exp temporary is freed on return
+        // (a dispose scope would otherwise keep every temporary of the chunk alive until the chunk ends).
+        using var scope = NewDisposeScope();
+        var result = z - z.amax(new long[] { -1 }, keepdim: true);             // [C, V]
+        result.sub_(result.exp().sum(-1, keepdim: true).log_());
+        return result.MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -83,13 +92,14 @@ internal static class TensorDivergence
     /// </summary>
     internal static (Block block, Tensor gradient) ForwardWithGradient(Recipe recipe, Tensor studentLogits, Tensor teacherLogits, Tensor weights)
     {
+        using var scope = NewDisposeScope();   // every [C, V] temporary below is freed on return
         var t = recipe.Temperature;
         var lt = LogSoftmax(t == 1.0 ? teacherLogits : teacherLogits / t); // [C, V]
         var ls = LogSoftmax(t == 1.0 ? studentLogits : studentLogits / t); // [C, V]
         var pt = lt.exp();                                                 // [C, V]
-        var diff = lt - ls;                                                // [C, V]
-        if (lt.isneginf().any().item<bool>())
-            diff.masked_fill_(pt == 0.0, 0.0);                             // 0 · (−∞ − (−∞)) = 0
+        var diff = lt.sub_(ls);                                            // [C, V], in lt's storage
+        if (pt.eq(0.0).any().item<bool>())
+            diff.masked_fill_(pt.eq(0.0), 0.0);                            // 0 · (−∞ − (−∞)) = 0
         var d = diff.mul_(pt).sum(-1);                                     // [C]
         Block block;
         var scale = weights / t;                                           // [C]
@@ -101,7 +111,13 @@ internal static class TensorDivergence
         }
         else
             block = new Block(d, d, zeros_like(d, dtype: ScalarType.Bool));
-        var gradient = ls.exp_().sub_(pt).mul_(scale.unsqueeze(-1));      // [C, V], reusing ls's storage
+        var gradient = ls.exp_().sub_(pt).mul_(scale.unsqueeze(-1));      // [C, V], in ls's storage
+        // Contribution is Divergence itself without a clip: move each tensor out once.
+        block.Divergence.MoveToOuterDisposeScope();
+        if (!ReferenceEquals(block.Contribution, block.Divergence))
+            block.Contribution.MoveToOuterDisposeScope();
+        block.Clipped.MoveToOuterDisposeScope();
+        gradient.MoveToOuterDisposeScope();
         return (block, gradient);
     }
 
