@@ -27,6 +27,17 @@ static class Machine
         }
     }
 
+    /// <summary>
+    /// CPU seconds all processes have spent busy (user, nice, system, irq, softirq, steal) since boot, summed over
+    /// cores, from /proc/stat (USER_HZ = 100). Minus this process's own CPU time, it shows what else ran.
+    /// </summary>
+    public static double BusyCpuSeconds()
+    {
+        var f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var busy = new[] { 1, 2, 3, 6, 7, 8 }.Sum(i => long.Parse(f[i]));
+        return busy / 100.0;
+    }
+
     /// <summary>A field of /proc/meminfo in bytes (MemTotal, MemAvailable).</summary>
     public static long MemInfoBytes(string field) => KiB("/proc/meminfo", field) * 1024;
 

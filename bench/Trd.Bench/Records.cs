@@ -28,6 +28,8 @@ sealed record ConfigResult
     public required int Warmup { get; init; }
     public required double[] Seconds { get; init; }         // forward + backward, timed iterations
     public required double[] ForwardSeconds { get; init; }  // of which forward (the loss computed)
+    public required double SystemShare { get; init; }       // kernel share of the CPU time (page faults of fresh allocations)
+    public required double OtherLoad { get; init; }         // share of the machine's CPU other processes used meanwhile
     public required double Loss { get; init; }              // last iteration's loss (the paths must agree)
     public required long BaselineBytes { get; init; }       // RSS after TorchSharp init and the inputs
     public required long PeakBytes { get; init; }           // VmHWM at the end
@@ -43,6 +45,7 @@ sealed record Floors
     public required double CopyGBps { get; init; }          // GB/s (10^9), bytes read + written by copy_
     public required long CopyBytes { get; init; }
     public required MatmulRate[] Matmul { get; init; }
+    public required double OtherLoad { get; init; }         // share of the machine's CPU other processes used meanwhile
 }
 
 /// <summary>Matmul rate of one dtype at the projection's shapes, N positions.</summary>

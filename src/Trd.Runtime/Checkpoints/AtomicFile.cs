@@ -1,0 +1,31 @@
+namespace Trd.Runtime.Checkpoints;
+
+/// <summary>
+/// Writes a file all at once or not at all: into a hidden temporary file beside it, flushed to disk, then
+/// renamed over the target. A crash or an exception mid-write leaves the old file (or none), never half a file.
+/// </summary>
+internal static class AtomicFile
+{
+    internal static void Write(string path, Action<Stream> write)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        var directory = System.IO.Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(directory);
+        var temporary = System.IO.Path.Combine(directory, $".{System.IO.Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 20))
+            {
+                write(stream);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, full, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(temporary); }
+            catch (IOException) { }
+            throw;
+        }
+    }
+}

@@ -1,0 +1,46 @@
+using Trd.Runtime.Checkpoints;
+namespace Trd.Runtime.Generation;
+
+/// <summary>
+/// How to sample continuations. Defaults are the paper's stage-1 settings (App. C.1): T = 0.6, top-p 0.95,
+/// top-k 20. Temperature 0 is greedy decoding.
+/// </summary>
+public sealed record SamplingOptions
+{
+    /// <summary>Softmax temperature; 0 means greedy (arg max).</summary>
+    public double Temperature { get; init; } = 0.6;
+
+    /// <summary>Nucleus: keep the smallest set of tokens whose probability reaches p (1 keeps all).</summary>
+    public double TopP { get; init; } = 0.95;
+
+    /// <summary>Keep the k most likely tokens (≤ 0 keeps all).</summary>
+    public int TopK { get; init; } = 20;
+
+    /// <summary>At most this many new tokens per sample.</summary>
+    public int MaxNewTokens { get; init; } = 256;
+
+    /// <summary>Samples per prompt; they share the prompt's prefill.</summary>
+    public int SamplesPerPrompt { get; init; } = 1;
+
+    /// <summary>Tokens that end a sample (included in it), e.g. &lt;|im_end|&gt; and &lt;|endoftext|&gt;.</summary>
+    public IReadOnlyList<int> StopTokenIds { get; init; } = Array.Empty<int>();
+
+    /// <summary>The seed of the sampling generator: the same seed gives the same samples.</summary>
+    public long Seed { get; init; }
+
+    /// <summary>Throws on values that cannot be sampled with.</summary>
+    public void Validate()
+    {
+        if (!(Temperature >= 0) || double.IsInfinity(Temperature)) throw new ArgumentException($"Temperature must be ≥ 0 and finite, got {Temperature}");
+        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"TopP must lie in (0, 1], got {TopP}");
+        if (MaxNewTokens < 1) throw new ArgumentException($"MaxNewTokens must be ≥ 1, got {MaxNewTokens}");
+        if (SamplesPerPrompt < 1) throw new ArgumentException($"SamplesPerPrompt must be ≥ 1, got {SamplesPerPrompt}");
+    }
+}
+
+/// <summary>One sampled continuation.</summary>
+/// <param name="Prompt">Index of the prompt it continues.</param>
+/// <param name="Tokens">The new tokens, ending with the stop token when one was sampled.</param>
+/// <param name="LogProbs">log π(y_t | ·) of each new token under the model at temperature 1 (before top-k/top-p).</param>
+/// <param name="Truncated">True when MaxNewTokens ran out before a stop token.</param>
+public sealed record Sample(int Prompt, int[] Tokens, float[] LogProbs, bool Truncated);

@@ -1,0 +1,128 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace Trd.Runtime.Lora;
+
+/// <summary>
+/// A linear layer y = x Wᵀ (+ b) that can carry a LoRA adapter (Hu et al. 2021): y += (α/r) · B A dropout(x),
+/// with A [r, in] and B [out, r]. Parameter names follow Hugging Face and PEFT: <c>weight</c>, <c>bias</c>,
+/// <c>lora_A.weight</c>, <c>lora_B.weight</c>. B starts at zero, so a fresh adapter leaves the output unchanged.
+/// </summary>
+public sealed class LoraLinear : nn.Module<Tensor, Tensor>
+{
+    [ComponentName(Name = "weight")] readonly Parameter _weight;
+    [ComponentName(Name = "bias")] readonly Parameter? _bias;
+    [ComponentName(Name = "lora_A")] LoraFactor? _loraA;
+    [ComponentName(Name = "lora_B")] LoraFactor? _loraB;
+    double _scaling;
+    double _dropout;
+
+    /// <summary>A linear layer of the given sizes (weights uninitialised: they are loaded or initialised by the caller).</summary>
+    public LoraLinear(long inFeatures, long outFeatures, bool bias = false, Device? device = null, ScalarType? dtype = null)
+        : base(nameof(LoraLinear))
+    {
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        _weight = nn.Parameter(empty(outFeatures, inFeatures, dtype: dtype, device: device));
+        if (bias) _bias = nn.Parameter(zeros(outFeatures, dtype: dtype, device: device));
+        RegisterComponents();
+    }
+
+    /// <summary>Input features.</summary>
+    public long InFeatures { get; }
+
+    /// <summary>Output features.</summary>
+    public long OutFeatures { get; }
+
+    /// <summary>The base weight [out, in].</summary>
+    public Parameter Weight => _weight;
+
+    /// <summary>Whether an adapter is attached.</summary>
+    public bool HasAdapter => _loraA is not null;
+
+    /// <summary>When false, forward ignores the adapter (OPSD's teacher: the same backbone without its adapters).</summary>
+    public bool AdapterEnabled { get; set; } = true;
+
+    /// <summary>The adapter's A [r, in] and B [out, r], when attached.</summary>
+    public (Parameter A, Parameter B)? Adapter => _loraA is null ? null : (_loraA.Weight, _loraB!.Weight);
+
+    /// <summary>α / r.</summary>
+    public double Scaling => _scaling;
+
+    /// <summary>
+    /// Attaches a rank-r adapter: A ~ Kaiming-uniform(a = √5) as PEFT initialises it, B = 0. The base weight is frozen.
+    /// </summary>
+    public void AttachAdapter(int rank, double alpha, double dropout, Generator? generator = null)
+    {
+        if (rank < 1) throw new ArgumentOutOfRangeException(nameof(rank), rank, "LoRA rank must be ≥ 1");
+        if (dropout < 0 || dropout >= 1) throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "LoRA dropout must lie in [0, 1)");
+        if (HasAdapter) throw new InvalidOperationException("this layer already has a LoRA adapter");
+        var device = _weight.device;
+        using (no_grad())
+        {
+            // kaiming_uniform(a=√5) on [r, in]: bound = 1/√in
+            var bound = 1.0 / Math.Sqrt(InFeatures);
+            var a = (rand(new long[] { rank, InFeatures }, generator: generator, dtype: ScalarType.Float32, device: device) * (2 * bound) - bound).to(_weight.dtype);
+            _loraA = new LoraFactor(a);
+            _loraB = new LoraFactor(zeros(OutFeatures, rank, dtype: _weight.dtype, device: device));
+        }
+        register_module("lora_A", _loraA);
+        register_module("lora_B", _loraB);
+        _scaling = alpha / rank;
+        _dropout = dropout;
+        _weight.requires_grad = false;
+        if (_bias is not null) _bias.requires_grad = false;
+    }
+
+    /// <summary>Folds the adapter into the base weight (W += (α/r) B A) and removes it.</summary>
+    public void MergeAdapter()
+    {
+        if (_loraA is null || _loraB is null) throw new InvalidOperationException("no LoRA adapter to merge");
+        using (no_grad())
+        {
+            var wide = _weight.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+            var delta = _loraB.Weight.to(wide).matmul(_loraA.Weight.to(wide)) * _scaling; // [out, r]·[r, in]
+            _weight.add_(delta.to(_weight.dtype));
+        }
+        RemoveAdapter();
+    }
+
+    /// <summary>Removes the adapter without merging it.</summary>
+    public void RemoveAdapter()
+    {
+        _loraA?.Dispose();
+        _loraB?.Dispose();
+        _loraA = null;
+        _loraB = null;
+        register_module("lora_A", null!); // TorchSharp: registering null removes the submodule
+        register_module("lora_B", null!);
+    }
+
+    /// <summary>x [..., in] → [..., out].</summary>
+    public override Tensor forward(Tensor x)
+    {
+        var y = nn.functional.linear(x, _weight, _bias);                           // [..., out]
+        if (_loraA is null || _loraB is null || !AdapterEnabled) return y;
+        var h = training && _dropout > 0 ? nn.functional.dropout(x, _dropout, training: true) : x;
+        var update = nn.functional.linear(nn.functional.linear(h, _loraA.Weight), _loraB.Weight); // [..., r] → [..., out]
+        return y + update * _scaling;
+    }
+}
+
+/// <summary>One LoRA factor: a module holding a single <c>weight</c>, so its parameter is named <c>lora_A.weight</c>.</summary>
+public sealed class LoraFactor : nn.Module
+{
+    [ComponentName(Name = "weight")] readonly Parameter _weight;
+
+    /// <summary>Wraps the initial value as a trainable parameter.</summary>
+    public LoraFactor(Tensor initial) : base(nameof(LoraFactor))
+    {
+        _weight = nn.Parameter(initial);
+        RegisterComponents();
+    }
+
+    /// <summary>The factor's weight.</summary>
+    public Parameter Weight => _weight;
+}

@@ -1,0 +1,329 @@
+using Trd.Runtime.Checkpoints;
+using Trd.Runtime.Lora;
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace Trd.Runtime.Models;
+
+// The Qwen3 decoder, top to bottom (Hugging Face's modeling_qwen3.py computes the same function):
+//
+//   ids → embed_tokens → N × [ x += o_proj(attention(rope(q_norm(q_proj(rms(x)))), rope(k_norm(k_proj(rms(x)))), v_proj(rms(x))))
+//                              x += down_proj(silu(gate_proj(rms(x))) · up_proj(rms(x))) ] → norm → lm_head (or embed_tokensᵀ when tied)
+//
+// Shapes: B batch, T positions, H hidden size, Q query heads, K key/value heads (grouped-query attention, G = Q/K
+// query heads per key/value head), D head_dim, V vocabulary. Parameter names are Hugging Face's, so a checkpoint
+// directory's safetensors load by name.
+
+/// <summary>Which dtype numerically sensitive steps (norms, rotary tables, merges) run in.</summary>
+internal static class Precision
+{
+    /// <summary>float32 for 16-bit types, the type itself for float32 and float64.</summary>
+    internal static ScalarType AtLeastFloat32(ScalarType dtype) => dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+}
+
+/// <summary>Root-mean-square layer norm: x / √(mean(x²) + ε) · w, computed in float32 and cast back.</summary>
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+{
+    [ComponentName(Name = "weight")] readonly Parameter _weight;
+    readonly double _eps;
+
+    /// <summary>A norm over the last dimension of the given size, weight initialised to one.</summary>
+    public RmsNorm(long size, double eps, Device? device = null, ScalarType? dtype = null) : base(nameof(RmsNorm))
+    {
+        _weight = nn.Parameter(ones(size, dtype: dtype, device: device));
+        _eps = eps;
+        RegisterComponents();
+    }
+
+    /// <summary>x [..., size] → [..., size].</summary>
+    public override Tensor forward(Tensor x)
+    {
+        var wide = x.to(Precision.AtLeastFloat32(x.dtype));  // bf16/fp16 → fp32, as Hugging Face; fp64 stays fp64
+        var normed = wide * (wide.pow(2).mean(new long[] { -1 }, keepdim: true) + _eps).rsqrt();
+        return _weight * normed.to(x.dtype);
+    }
+}
+
+/// <summary>Rotary position embedding (rotate-half form): cos/sin tables for positions, applied to q and k.</summary>
+public sealed class Rotary : nn.Module
+{
+    readonly Tensor _invFreq; // [D/2], float64 (cast to the table dtype on use)
+
+    /// <summary>θ_i = base^(−2i/D), i = 0 … D/2 − 1.</summary>
+    public Rotary(long headDim, double theta, Device? device = null) : base(nameof(Rotary))
+    {
+        _invFreq = (1.0 / pow(theta, arange(0, headDim, 2, dtype: ScalarType.Float64, device: device) / headDim)).DetachFromDisposeScope();
+        // Not registered: not a parameter, not saved (Hugging Face's inv_freq is non-persistent).
+    }
+
+    /// <summary>
+    /// positions [B, T] → (cos, sin), each [B, T, 1, D] in the given dtype, computed in float32 as Hugging Face does
+    /// (float64 for a float64 model).
+    /// </summary>
+    public (Tensor cos, Tensor sin) Tables(Tensor positions, ScalarType dtype)
+    {
+        var wide = Precision.AtLeastFloat32(dtype);
+        var freqs = positions.to(wide).unsqueeze(-1) * _invFreq.to(wide).to(positions.device); // [B, T, D/2]
+        var emb = cat(new[] { freqs, freqs }, -1).unsqueeze(2);                                         // [B, T, 1, D]
+        return (emb.cos().to(dtype), emb.sin().to(dtype));
+    }
+
+    /// <summary>x [B, T, heads, D] rotated by the tables.</summary>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    {
+        var half = x.shape[^1] / 2;
+        var rotated = cat(new[] { -x.narrow(-1, half, half), x.narrow(-1, 0, half) }, -1); // rotate_half
+        return x * cos + rotated * sin;
+    }
+}
+
+/// <summary>Grouped-query self-attention with Qwen3's per-head RMSNorm on q and k.</summary>
+public sealed class Qwen3Attention : nn.Module
+{
+    [ComponentName(Name = "q_proj")] readonly LoraLinear _q;
+    [ComponentName(Name = "k_proj")] readonly LoraLinear _k;
+    [ComponentName(Name = "v_proj")] readonly LoraLinear _v;
+    [ComponentName(Name = "o_proj")] readonly LoraLinear _o;
+    [ComponentName(Name = "q_norm")] readonly RmsNorm _qNorm;
+    [ComponentName(Name = "k_norm")] readonly RmsNorm _kNorm;
+    readonly long _heads, _kvHeads, _headDim;
+
+    /// <summary>Layers sized from the configuration.</summary>
+    public Qwen3Attention(Qwen3Config c, Device? device, ScalarType? dtype) : base(nameof(Qwen3Attention))
+    {
+        _heads = c.NumAttentionHeads;
+        _kvHeads = c.NumKeyValueHeads;
+        _headDim = c.HeadDim;
+        _q = new LoraLinear(c.HiddenSize, _heads * _headDim, c.AttentionBias, device, dtype);
+        _k = new LoraLinear(c.HiddenSize, _kvHeads * _headDim, c.AttentionBias, device, dtype);
+        _v = new LoraLinear(c.HiddenSize, _kvHeads * _headDim, c.AttentionBias, device, dtype);
+        _o = new LoraLinear(_heads * _headDim, c.HiddenSize, c.AttentionBias, device, dtype);
+        _qNorm = new RmsNorm(_headDim, c.RmsNormEps, device, dtype);
+        _kNorm = new RmsNorm(_headDim, c.RmsNormEps, device, dtype);
+        RegisterComponents();
+    }
+
+    /// <summary>
+    /// x [B, T, H] at positions [B, T] → [B, T, H]. Without a cache: causal attention over the T positions given.
+    /// With a cache: this layer's keys and values for the new positions are written into it at their positions,
+    /// and the queries attend to every cached position ≤ their own (per row).
+    /// </summary>
+    public Tensor Forward(Tensor x, Tensor positions, (Tensor cos, Tensor sin) rope, KvCache? cache, int layer)
+    {
+        var (b, t) = (x.shape[0], x.shape[1]);
+        var q = _qNorm.forward(_q.forward(x).view(b, t, _heads, _headDim));   // [B, T, Q, D]
+        var k = _kNorm.forward(_k.forward(x).view(b, t, _kvHeads, _headDim)); // [B, T, K, D]
+        var v = _v.forward(x).view(b, t, _kvHeads, _headDim);                 // [B, T, K, D]
+        q = Rotary.Apply(q, rope.cos, rope.sin);
+        k = Rotary.Apply(k, rope.cos, rope.sin);
+
+        Tensor keys, values, mask;
+        bool causal;
+        if (cache is null)
+        {
+            (keys, values, mask, causal) = (k, v, null!, true);
+        }
+        else
+        {
+            (keys, values) = cache.Write(layer, positions, k, v);              // [B, S, K, D], S = cached span
+            mask = cache.Mask!;                                                // [B, 1, T, S]
+            causal = false;
+        }
+        var output = GroupedAttention(q, keys, values, mask, causal);          // [B, T, Q, D]
+        return _o.forward(output.reshape(b, t, _heads * _headDim));            // [B, T, H]
+    }
+
+    /// <summary>
+    /// softmax(q kᵀ/√D) v with K key/value heads shared by groups of G = Q/K query heads, without repeating k and v:
+    /// the G query heads of a group are folded into the query-length dimension.
+    /// </summary>
+    Tensor GroupedAttention(Tensor q, Tensor k, Tensor v, Tensor? mask, bool causal)
+    {
+        var (b, t, s) = (q.shape[0], q.shape[1], k.shape[1]);
+        var g = _heads / _kvHeads;
+        var qg = q.view(b, t, _kvHeads, g, _headDim).permute(0, 2, 3, 1, 4).reshape(b, _kvHeads, g * t, _headDim); // [B, K, G·T, D]
+        var kt = k.permute(0, 2, 1, 3);                                                                          // [B, K, S, D]
+        var vt = v.permute(0, 2, 1, 3);                                                                          // [B, K, S, D]
+        Tensor? groupMask = null;
+        if (causal)
+        {
+            // Causal over T within each folded group: query i·T + τ may see keys ≤ τ.
+            var tau = arange(t, device: q.device).repeat(g);                                                      // [G·T]
+            groupMask = (arange(s, device: q.device).unsqueeze(0) <= tau.unsqueeze(1)).view(1, 1, g * t, s);     // [1, 1, G·T, S]
+        }
+        else if (mask is not null)
+            groupMask = mask.unsqueeze(2).expand(b, 1, g, t, s).reshape(b, 1, g * t, s);                          // [B, 1, G·T, S]
+        var o = nn.functional.scaled_dot_product_attention(qg, kt, vt, groupMask);                               // [B, K, G·T, D]
+        return o.view(b, _kvHeads, g, t, _headDim).permute(0, 3, 1, 2, 4).reshape(b, t, _heads, _headDim);       // [B, T, Q, D]
+    }
+
+    /// <summary>The projections, for LoRA.</summary>
+    public IEnumerable<(string name, LoraLinear layer)> Projections() =>
+        new[] { ("q_proj", _q), ("k_proj", _k), ("v_proj", _v), ("o_proj", _o) };
+}
+
+/// <summary>SwiGLU feed-forward: down(silu(gate(x)) · up(x)).</summary>
+public sealed class Qwen3Mlp : nn.Module<Tensor, Tensor>
+{
+    [ComponentName(Name = "gate_proj")] readonly LoraLinear _gate;
+    [ComponentName(Name = "up_proj")] readonly LoraLinear _up;
+    [ComponentName(Name = "down_proj")] readonly LoraLinear _down;
+
+    /// <summary>Layers sized from the configuration.</summary>
+    public Qwen3Mlp(Qwen3Config c, Device? device, ScalarType? dtype) : base(nameof(Qwen3Mlp))
+    {
+        _gate = new LoraLinear(c.HiddenSize, c.IntermediateSize, false, device, dtype);
+        _up = new LoraLinear(c.HiddenSize, c.IntermediateSize, false, device, dtype);
+        _down = new LoraLinear(c.IntermediateSize, c.HiddenSize, false, device, dtype);
+        RegisterComponents();
+    }
+
+    /// <summary>x [B, T, H] → [B, T, H].</summary>
+    public override Tensor forward(Tensor x) =>
+        _down.forward(nn.functional.silu(_gate.forward(x)) * _up.forward(x)); // [B, T, I] → [B, T, H]
+
+    /// <summary>The projections, for LoRA.</summary>
+    public IEnumerable<(string name, LoraLinear layer)> Projections() =>
+        new[] { ("gate_proj", _gate), ("up_proj", _up), ("down_proj", _down) };
+}
+
+/// <summary>One decoder layer: pre-norm attention and pre-norm MLP, each with a residual connection.</summary>
+public sealed class Qwen3DecoderLayer : nn.Module
+{
+    [ComponentName(Name = "self_attn")] readonly Qwen3Attention _attention;
+    [ComponentName(Name = "mlp")] readonly Qwen3Mlp _mlp;
+    [ComponentName(Name = "input_layernorm")] readonly RmsNorm _inputNorm;
+    [ComponentName(Name = "post_attention_layernorm")] readonly RmsNorm _postAttentionNorm;
+
+    /// <summary>Layers sized from the configuration.</summary>
+    public Qwen3DecoderLayer(Qwen3Config c, Device? device, ScalarType? dtype) : base(nameof(Qwen3DecoderLayer))
+    {
+        _attention = new Qwen3Attention(c, device, dtype);
+        _mlp = new Qwen3Mlp(c, device, dtype);
+        _inputNorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, device, dtype);
+        _postAttentionNorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, device, dtype);
+        RegisterComponents();
+    }
+
+    /// <summary>x [B, T, H] → [B, T, H].</summary>
+    public Tensor Forward(Tensor x, Tensor positions, (Tensor cos, Tensor sin) rope, KvCache? cache, int layer)
+    {
+        x = x + _attention.Forward(_inputNorm.forward(x), positions, rope, cache, layer);
+        return x + _mlp.forward(_postAttentionNorm.forward(x));
+    }
+
+    /// <summary>Every linear layer with its path inside the layer (<c>self_attn.q_proj</c>, <c>mlp.up_proj</c>, …), for LoRA.</summary>
+    public IEnumerable<(string name, LoraLinear layer)> Projections() =>
+        _attention.Projections().Select(p => ("self_attn." + p.name, p.layer))
+            .Concat(_mlp.Projections().Select(p => ("mlp." + p.name, p.layer)));
+}
+
+/// <summary>The decoder stack without the output layer (Hugging Face's <c>Qwen3Model</c>, prefix <c>model.</c>).</summary>
+public sealed class Qwen3Model : nn.Module
+{
+    [ComponentName(Name = "embed_tokens")] readonly Embedding _embed;
+    [ComponentName(Name = "layers")] readonly ModuleList<Qwen3DecoderLayer> _layers;
+    [ComponentName(Name = "norm")] readonly RmsNorm _norm;
+    readonly Rotary _rotary;
+
+    /// <summary>Layers sized from the configuration.</summary>
+    public Qwen3Model(Qwen3Config c, Device? device, ScalarType? dtype) : base(nameof(Qwen3Model))
+    {
+        _embed = nn.Embedding(c.VocabSize, c.HiddenSize, device: device, dtype: dtype);
+        _layers = new ModuleList<Qwen3DecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(_ => new Qwen3DecoderLayer(c, device, dtype)).ToArray());
+        _norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, device, dtype);
+        _rotary = new Rotary(c.HeadDim, c.RopeTheta, device);
+        RegisterComponents();
+    }
+
+    /// <summary>The token embedding [V, H] (also the output weight when tied).</summary>
+    public Parameter EmbeddingWeight => _embed.weight!;
+
+    /// <summary>The decoder layers.</summary>
+    public IList<Qwen3DecoderLayer> Layers => _layers;
+
+    /// <summary>ids [B, T] at positions [B, T] → final-norm hidden states [B, T, H].</summary>
+    public Tensor Forward(Tensor ids, Tensor positions, KvCache? cache)
+    {
+        var x = _embed.forward(ids);                                       // [B, T, H]
+        var rope = _rotary.Tables(positions, x.dtype);                     // [B, T, 1, D] each
+        for (var i = 0; i < _layers.Count; i++)
+            x = _layers[i].Forward(x, positions, rope, cache, i);
+        return _norm.forward(x);
+    }
+}
+
+/// <summary>
+/// Qwen3 for causal language modelling: the decoder and its output layer (tied to the embedding when the
+/// configuration says so; a tied checkpoint has no <c>lm_head.weight</c>).
+/// </summary>
+public sealed class Qwen3ForCausalLM : nn.Module
+{
+    [ComponentName(Name = "model")] readonly Qwen3Model _model;
+    [ComponentName(Name = "lm_head")] readonly LoraLinear? _lmHead;
+
+    /// <summary>A model with uninitialised weights (load a checkpoint, or call <see cref="InitialiseRandom"/>).</summary>
+    public Qwen3ForCausalLM(Qwen3Config config, Device? device = null, ScalarType? dtype = null) : base(nameof(Qwen3ForCausalLM))
+    {
+        Config = config;
+        _model = new Qwen3Model(config, device, dtype);
+        if (!config.TieWordEmbeddings)
+            _lmHead = new LoraLinear(config.HiddenSize, config.VocabSize, false, device, dtype);
+        RegisterComponents();
+    }
+
+    /// <summary>The configuration the model was built from.</summary>
+    public Qwen3Config Config { get; }
+
+    /// <summary>The decoder stack.</summary>
+    public Qwen3Model Decoder => _model;
+
+    /// <summary>The output projection [V, H]: lm_head.weight, or the embedding when tied.</summary>
+    public Tensor OutputWeight => _lmHead?.Weight ?? _model.EmbeddingWeight;
+
+    /// <summary>ids [B, T] at positions [B, T] (default 0 … T−1 in every row) → hidden states [B, T, H].</summary>
+    public Tensor Hidden(Tensor ids, Tensor? positions = null, KvCache? cache = null)
+    {
+        if (ids.dim() != 2) throw new ArgumentException($"ids must be [B, T], got shape [{string.Join(", ", ids.shape)}]", nameof(ids));
+        positions ??= arange(ids.shape[1], device: ids.device).unsqueeze(0).expand(ids.shape[0], -1);
+        return _model.Forward(ids, positions, cache);
+    }
+
+    /// <summary>hidden [..., H] → logits [..., V].</summary>
+    public Tensor Logits(Tensor hidden) => _lmHead is null ? hidden.matmul(_model.EmbeddingWeight.t()) : _lmHead.forward(hidden);
+
+    /// <summary>ids [B, T] → logits [B, T, V].</summary>
+    public Tensor Forward(Tensor ids, Tensor? positions = null, KvCache? cache = null) => Logits(Hidden(ids, positions, cache));
+
+    /// <summary>Every LoRA-capable linear layer with its Hugging Face module path (e.g. <c>model.layers.0.self_attn.q_proj</c>).</summary>
+    public IEnumerable<(string path, LoraLinear layer)> LinearLayers()
+    {
+        for (var i = 0; i < _model.Layers.Count; i++)
+            foreach (var (name, layer) in _model.Layers[i].Projections())
+                yield return ($"model.layers.{i}.{name}", layer);
+    }
+
+    /// <summary>Switches every LoRA adapter on or off (off: the base model, e.g. OPSD's teacher).</summary>
+    public void SetAdaptersEnabled(bool enabled)
+    {
+        foreach (var (_, layer) in LinearLayers()) layer.AdapterEnabled = enabled;
+    }
+
+    /// <summary>
+    /// Random weights as Hugging Face initialises Qwen3 (normal(0, initializer_range) for linear and embedding
+    /// weights, ones for norms), from a seeded generator: tiny test models are reproducible.
+    /// </summary>
+    public void InitialiseRandom(long seed, double std = 0.02)
+    {
+        var generator = new Generator((ulong)seed);
+        using (no_grad())
+            foreach (var (name, p) in named_parameters())
+            {
+                if (name.EndsWith("norm.weight")) p.fill_(1.0);
+                else if (name.EndsWith(".bias")) p.zero_();
+                else p.copy_(normal(0.0, std, p.shape, generator: generator).to(p.dtype));
+            }
+    }
+}
