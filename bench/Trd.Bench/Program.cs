@@ -6,6 +6,8 @@
 //                     --no-snapshot (run from the build output itself rather than a private copy of it)
 //   one      one configuration in this process: --path naive|chunked|fused --n N --dtype fp32|bf16 [--warmup 1 --timed 2]
 //            [--max-gib G: stop the process if its RSS passes G GiB]
+//   decode   Qwen3 (~100M parameters) prefill/decode tokens/s with the KV cache (batch 1, 16) and with prefix
+//            recomputation: [--new 512 --recompute 64 --prompt 128 --no-write]; writes its own section
 //   floors   memory bandwidth and matmul rates: [--n 512 --bf16-n 512]
 using System.Diagnostics;
 using System.Text.Json;
@@ -28,6 +30,14 @@ switch (cli.Command)
     {
         var floors = Child.RunFloors(1.0, long.Parse(cli.Get("n", "512")), long.Parse(cli.Get("bf16-n", "512")));
         Console.WriteLine("FLOORS " + JsonSerializer.Serialize(floors));
+        return 0;
+    }
+    case "decode":
+    {
+        set_num_threads(Environment.ProcessorCount);
+        var section = Decode.Run(int.Parse(cli.Get("new", "512")), int.Parse(cli.Get("recompute", "64")), int.Parse(cli.Get("prompt", "128")), Decode.CopyBandwidth());
+        Console.WriteLine(section);
+        if (!cli.Has("no-write")) Report.WriteSection(Path.Combine(RepositoryRoot(), "docs", "performance.md"), section);
         return 0;
     }
     case "suite":

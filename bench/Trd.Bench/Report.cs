@@ -63,10 +63,13 @@ static class Report
                 continue;
             }
             var floor = floors.Matmul.Single(m => m.DType == c.DType).FloorSeconds(c.N);
-            sb.AppendLine($"| {c.Path} | {c.DType} | {c.N:N0} | {row.Runs} | {F(r.MedianSeconds, 2)} | {F(r.MedianForwardSeconds, 2)} | " +
+            var mark = r.OtherLoad > Suite.BusyLoad ? " †" : "";
+            sb.AppendLine($"| {c.Path} | {c.DType} | {c.N:N0} | {row.Runs} | {F(r.MedianSeconds, 2)}{mark} | {F(r.MedianForwardSeconds, 2)} | " +
                           $"{F(c.N / r.MedianSeconds, 0)} | {F(GiB(r.BaselineBytes), 2)} | {F(GiB(r.PeakBytes), 2)} | " +
                           $"{F(GiB(r.PeakBytes - r.BaselineBytes), 2)} | {F(r.MedianSeconds / floor, 2)} | {F(100 * r.SystemShare, 0)} % | {F(100 * r.OtherLoad, 0)} % |");
         }
+        if (suite.Rows.Any(r => r.Result is { } x && x.OtherLoad > Suite.BusyLoad))
+            sb.AppendLine().AppendLine($"† Timed while other processes used over {F(100 * Suite.BusyLoad, 0)} % of the CPU, even after one retry at the end of the suite: slower than this machine can do.");
         sb.AppendLine();
         sb.AppendLine("### Reading the table").AppendLine();
         foreach (var line in Reading(suite)) sb.AppendLine(line).AppendLine();
@@ -126,7 +129,7 @@ static class Report
         {
             var here = suite.Paths.Select(p => At(p, dtype, n)).Where(r => r is not null).Select(r => r!).ToArray();
             if (here.Length < 2) continue;
-            var speeds = string.Join(", ", here.Select(r => $"{r.Path} {F(r.N / r.MedianSeconds, 0)}"));
+            var speeds = string.Join(", ", here.Select(r => $"{r.Path} {F(r.N / r.MedianSeconds, 0)}{(r.OtherLoad > Suite.BusyLoad ? " †" : "")}"));
             var spread = here.Max(r => r.Loss) - here.Min(r => r.Loss);
             yield return $"Speed, {dtype}, N = {n:N0}: tokens/s {speeds}; the losses agree to {spread:G2} (value {here[0].Loss:G6}).";
         }
@@ -143,8 +146,9 @@ static class Report
     public static void WriteSection(string path, string section)
     {
         var lines = File.Exists(path) ? File.ReadAllLines(path).ToList() : new List<string> { "# Performance", "" };
-        var start = lines.FindIndex(l => l.TrimEnd() == Heading);
         var sectionLines = section.TrimEnd().Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        var heading = sectionLines[0].TrimEnd(); // each section starts with its own "## " heading
+        var start = lines.FindIndex(l => l.TrimEnd() == heading);
         if (start < 0)
         {
             while (lines.Count > 0 && lines[^1].Trim().Length == 0) lines.RemoveAt(lines.Count - 1);

@@ -163,6 +163,7 @@ let private hostileHeaders : (string * string * int * string option * string) li
       "a negative shape entry", "{" + entry "w" "F32" "[-1,4]" 0 4 + "}", 4, Some "w", "negative"
       "a fractional shape entry", "{" + entry "w" "F32" "[1.5]" 0 4 + "}", 4, Some "w", "not a 64-bit integer"
       "a shape whose byte count overflows 64 bits", "{" + entry "w" "F32" "[4611686018427387904,4]" 0 4 + "}", 4, Some "w", "overflows"
+      "an empty shape whose other dimensions overflow 64 bits", "{" + entry "w" "F32" "[0,4611686018427387904,4]" 0 0 + "}", 0, Some "w", "overflows"
       "a shape too large for any integer", "{" + entry "w" "F32" "[99999999999999999999999]" 0 4 + "}", 4, Some "w", "not a 64-bit integer"
       "an entry without data_offsets", """{"w":{"dtype":"F32","shape":[1]}}""", 4, Some "w", "no 'data_offsets'"
       "data_offsets with three entries", """{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4,4]}}""", 4, Some "w", "not [begin, end]"

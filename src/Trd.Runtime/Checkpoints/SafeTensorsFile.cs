@@ -136,7 +136,15 @@ public sealed class SafeTensorsFile : ITensorCheckpoint
 
     internal Tensor Read(SafeFileHandle file, SafeTensorsEntry entry, Device? device, ScalarType? dtype)
     {
-        var tensor = empty(entry.ShapeArray(), entry.ScalarType, CPU);
+        Tensor tensor;
+        try
+        {
+            tensor = empty(entry.ShapeArray(), entry.ScalarType, CPU);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new CheckpointException(Path, entry.Name, $"cannot allocate a {entry.DType} tensor of shape {entry.ShapeText} ({entry.ByteCount} bytes): {e.Message}", e);
+        }
         try
         {
             TensorBytes.Read(Path, file, _dataStart + entry.Begin, tensor);

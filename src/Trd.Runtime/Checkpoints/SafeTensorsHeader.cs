@@ -137,9 +137,15 @@ internal static class SafeTensorsHeader
         long bytes;
         try
         {
-            long elements = 1;
-            foreach (var d in shape) elements = checked(elements * d);
+            // Π max(d, 1) must fit as well: libtorch computes strides from it even when a zero makes the tensor empty.
+            long elements = 1, strides = 1;
+            foreach (var d in shape)
+            {
+                elements = checked(elements * d);
+                strides = checked(strides * Math.Max(d, 1));
+            }
             bytes = checked(elements * itemSize);
+            _ = checked(strides * itemSize);
         }
         catch (OverflowException)
         {

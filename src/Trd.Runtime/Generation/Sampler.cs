@@ -40,8 +40,8 @@ public static class Sampler
 
         using var _ = no_grad();
         KvCache cache;
-        Tensor next; // [rows] next-token logits' row source
-        using (var prompt = new KvCache(model.Config, prompts.Count, maxPositions, device, model.OutputWeight.dtype))
+        Tensor next; // [rows, V] next-token logits
+        var prompt = new KvCache(model.Config, prompts.Count, maxPositions, device, model.OutputWeight.dtype);
         using (var scope = NewDisposeScope())
         {
             var width = prompts.Max(p => p.Length);
@@ -53,8 +53,10 @@ public static class Sampler
             var last = tensor(prompts.Select(p => (long)p.Length - 1).ToArray(), device: device);             // [P]
             var lastHidden = hidden.gather(1, last.view(-1, 1, 1).expand(-1, 1, hidden.shape[2])).squeeze(1); // [P, H]
             next = model.Logits(lastHidden).to(ScalarType.Float32).repeat_interleave(n, dim: 0).MoveToOuterDisposeScope(); // [rows, V]
-            cache = prompt.RepeatRows(n);
+            // One sample per prompt decodes in the prompt's own cache; several get their rows repeated.
+            cache = n == 1 ? prompt : prompt.RepeatRows(n);
         }
+        if (!ReferenceEquals(cache, prompt)) prompt.Dispose();
 
         using (cache)
         {

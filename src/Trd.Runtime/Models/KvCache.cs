@@ -76,8 +76,9 @@ public sealed class KvCache : IDisposable
     public KvCache RepeatRows(int n)
     {
         if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), n, "n must be ≥ 1");
-        return new KvCache(_keys.repeat_interleave(n, dim: 1).DetachFromDisposeScope(),
-            _values.repeat_interleave(n, dim: 1).DetachFromDisposeScope(), Batch * n, MaxPositions);
+        // clone(): the copy must never alias this cache's storage, which its owner may dispose.
+        return new KvCache(_keys.repeat_interleave(n, dim: 1).clone().DetachFromDisposeScope(),
+            _values.repeat_interleave(n, dim: 1).clone().DetachFromDisposeScope(), Batch * n, MaxPositions);
     }
 
     KvCache(Tensor keys, Tensor values, long batch, long maxPositions)
