@@ -44,7 +44,7 @@ static class Report
                       "One configuration alone: `... -- one --path fused --n 4096 --dtype bf16`.");
         sb.AppendLine();
         sb.AppendLine("### Floors").AppendLine();
-        sb.AppendLine($"Measured once, before the configurations; other processes used {F(100 * floors.OtherLoad, 0)} % of the CPU meanwhile.").AppendLine();
+        sb.AppendLine($"Measured before the configurations (again at the end if other processes disturbed them); other processes used {F(100 * floors.OtherLoad, 0)} % of the CPU meanwhile.").AppendLine();
         sb.AppendLine($"- Memory bandwidth: {F(floors.CopyGBps, 1)} GB/s (`copy_` between two 1 GiB float32 tensors, bytes read + written, best of 3).");
         foreach (var m in floors.Matmul)
             sb.AppendLine($"- Matmul {m.DType} at N = {m.N:N0} (best of 2): [N,H]·[H,V] {F(m.ForwardGflops, 1)}, [N,V]·[V,H] {F(m.GradHiddenGflops, 1)}, " +
