@@ -1,0 +1,6 @@
+module Trd.Tests.CliTests
+
+open Expecto
+
+[<Tests>]
+let tests = testList "Cli" []

@@ -1,0 +1,6 @@
+module Trd.Tests.CorpusAnalysisTests
+
+open Expecto
+
+[<Tests>]
+let tests = testList "CorpusAnalysis" []

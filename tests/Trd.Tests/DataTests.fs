@@ -1,0 +1,6 @@
+module Trd.Tests.DataTests
+
+open Expecto
+
+[<Tests>]
+let tests = testList "Data" []

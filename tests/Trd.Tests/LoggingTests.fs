@@ -1,0 +1,6 @@
+module Trd.Tests.LoggingTests
+
+open Expecto
+
+[<Tests>]
+let tests = testList "Logging" []

@@ -1,0 +1,6 @@
+module Trd.Tests.PipelineTests
+
+open Expecto
+
+[<Tests>]
+let tests = testList "Pipeline" []

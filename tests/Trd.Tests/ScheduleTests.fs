@@ -1,0 +1,6 @@
+module Trd.Tests.ScheduleTests
+
+open Expecto
+
+[<Tests>]
+let tests = testList "Schedule" []

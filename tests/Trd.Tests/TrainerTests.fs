@@ -1,0 +1,6 @@
+module Trd.Tests.TrainerTests
+
+open Expecto
+
+[<Tests>]
+let tests = testList "Trainer" []

@@ -1,0 +1,6 @@
+module Trd.Tests.VerifierTests
+
+open Expecto
+
+[<Tests>]
+let tests = testList "Verifier" []
