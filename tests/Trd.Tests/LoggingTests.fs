@@ -1,6 +1,146 @@
+/// The run's records and the small tokenizer: SmallTokenizer (a few-hundred-entry Qwen3-kind vocabulary),
+/// MetricsLog (JSON Lines), TensorBoardLog (event files, read back with a TFRecord reader and a protobuf parser
+/// written here from the formats, not TorchSharp's), RunManifest and progress.
 module Trd.Tests.LoggingTests
 
+open System
+open System.Collections.Generic
+open System.IO
+open System.Numerics
+open System.Text
+open System.Text.Json
 open Expecto
+open Trd.Runtime.Tokenization
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+/// A clock the test moves: wall time and monotonic timestamp (in ticks) advance together.
+type private ManualClock(start: DateTimeOffset) =
+    inherit TimeProvider()
+    let mutable now = start
+    let mutable ticks = 0L
+    member _.Advance(by: TimeSpan) =
+        now <- now + by
+        ticks <- ticks + by.Ticks
+    override _.GetUtcNow() = now
+    override _.GetTimestamp() = ticks
+    override _.TimestampFrequency = TimeSpan.TicksPerSecond
+
+let private epoch = DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero)
+
+let private withTempDir (f: string -> unit) =
+    let dir = Directory.CreateTempSubdirectory "trd-logging-"
+    try f dir.FullName finally dir.Delete true
+
+let private values (pairs: (string * float) list) : IReadOnlyDictionary<string, float> =
+    let d = Dictionary<string, float>()
+    for k, v in pairs do d[k] <- v
+    d :> IReadOnlyDictionary<string, float>
+
+let private raises<'e when 'e :> exn> (f: unit -> unit) : 'e =
+    try
+        f ()
+        failtest $"expected {typeof<'e>.Name}"
+    with :? 'e as e -> e
+
+// ---------------------------------------------------------------------------------------------
+// Small tokenizer
+// ---------------------------------------------------------------------------------------------
+
+let private small = lazy (SmallTokenizer.Create())
+
+let private tokenizerTests =
+    testList "small tokenizer" [
+        testCase "the vocabulary is the 256 bytes at their own ids, the merges, then Qwen3's 26 added tokens: under 600 ids" <| fun () ->
+            let t = small.Force()
+            Expect.isLessThan t.VocabularySize 600 "a few hundred ids"
+            Expect.equal t.VocabularySize 404 "256 bytes + 122 merges + 26 added tokens (pinned: a tiny model's vocab_size must cover it)"
+            Expect.equal (t.Encode "7") [| int '7' |] "byte b is id b"
+            Expect.equal (t.Encode "\u00e9") [| 0xC3; 0xA9 |] "é is its two UTF-8 bytes"
+            Expect.equal t.AddedTokens.Count 26 "Qwen3's added tokens"
+            Expect.equal (t.AddedTokens |> Seq.map (fun a -> a.Id) |> List.ofSeq) [ t.VocabularySize - 26 .. t.VocabularySize - 1 ] "at the end, in order"
+            Expect.equal (t.EndOfTextId, t.EndOfTurnId) (t.VocabularySize - 26, t.VocabularySize - 24) "<|endoftext|> first, <|im_end|> third, as in Qwen3"
+            Expect.equal (t.TryGetId "<think>" |> fst, t.TryGetId "</think>" |> fst) (true, true) "think tags"
+
+        testCase "each of the 16 epistemic phrases, bare and after a space, is one token (App. C.5's two variants)" <| fun () ->
+            let t = small.Force()
+            Expect.equal SmallTokenizer.EpistemicPhrases.Count 16 "the paper's 16 phrases"
+            let ids =
+                [ for p in SmallTokenizer.EpistemicPhrases do
+                      for v in [ p; " " + p ] do
+                          let ids = t.Encode v
+                          Expect.equal ids.Length 1 $"'{v}' is one token"
+                          Expect.equal (t.Decode ids) v $"'{v}' decodes back"
+                          ids[0] ]
+            Expect.equal (List.distinct ids).Length 32 "32 distinct ids: the set ℰ"
+
+        testCase "every default word is one token, and keeps it in running text" <| fun () ->
+            let t = small.Force()
+            for w in SmallTokenizer.DefaultWords do
+                Expect.equal (t.Encode w).Length 1 $"'{w}' is one token"
+            let text = "So 2 + 3 = 5. Wait, let me check.\n\nAnswer: \\boxed{5}"
+            let ids = t.Encode text
+            for w in [ "So"; " ="; " Wait"; "\n\n"; "Answer"; " \\"; "boxed" ] do
+                Expect.contains ids (t.Encode w).[0] $"'{w}' is one token inside the text"
+            Expect.equal (t.Decode ids) text "round trip"
+
+        testCase "ASCII text round-trips: decode(encode s) = s" <| fun () ->
+            let t = small.Force()
+            for s in [ ""; " "; "hello world"; "  two  spaces \t tab\r\nCRLF"; "x = (a+b)/2; y != z?"; "I'm sure it's 42, isn't it?"
+                       "Hmm... Actually, the answer is \\frac{1}{2}."; String(Array.init 128 char) ] do
+                Expect.equal (t.Decode(t.Encode s)) s $"round trip of {JsonSerializer.Serialize s}"
+
+        testProperty "any text round-trips to its NFC form: decode(encode s) = NFC(s), lone surrogates as U+FFFD" <| fun (s: string) ->
+            let t = small.Force()
+            let s = if isNull s then "" else s
+            // Random strings never spell an added token, so the whole string is one stretch: NFC of all of it.
+            let expected = NfcNormalizer.Instance.Normalize s
+            t.Decode(t.Encode s) = expected && t.Decode(t.Encode expected) = expected
+
+        testCase "the chat template's special tokens are single ids" <| fun () ->
+            let t = small.Force()
+            let messages = [| ChatMessage.System "Be brief."; ChatMessage.User "What is 2+3?" |]
+            let ids = ChatTemplate.Encode(t, messages, addGenerationPrompt = true, enableThinking = false)
+            let idOf token = match t.TryGetId token with | true, id -> id | _ -> failtest $"no id for {token}"
+            let count token = ids |> Array.filter ((=) (idOf token)) |> Array.length
+            Expect.equal (count "<|im_start|>") 3 "system, user, assistant"
+            Expect.equal (count "<|im_end|>") 2 "system, user"
+            Expect.equal (count "<think>", count "</think>") (1, 1) "the empty think block"
+            Expect.equal ids[0] (idOf "<|im_start|>") "starts with <|im_start|>"
+            Expect.equal (t.Decode ids) (ChatTemplate.Render(messages, true, false)) "decodes to the rendered prompt"
+            Expect.equal (t.Decode(ids, skipSpecialTokens = true)) "system\nBe brief.\nuser\nWhat is 2+3?\nassistant\n<think>\n\n</think>\n\n" "special ones skipped, think tags kept"
+
+        testCase "extra words become one token each, also when they share or repeat pieces" <| fun () ->
+            let words = [ "Paris"; " Paris"; "abab"; "ab"; "aaaa"; " aaaa"; "Waiting"; " Wai"; "ababab" ]
+            let t = SmallTokenizer.Create words
+            for w in words @ List.ofSeq SmallTokenizer.DefaultWords do
+                Expect.equal (t.Encode w).Length 1 $"'{w}' is one token"
+
+        testProperty "random letter words all become one token each" <| fun (raw: string list) ->
+            let words =
+                raw
+                |> List.map (fun w -> if isNull w then "" else String(w.ToCharArray() |> Array.map (fun c -> "abW".[int c % 3])))
+                |> List.filter (fun w -> w.Length > 0)
+                |> List.truncate 12
+                |> List.collect (fun w -> [ w; " " + w ])
+            let t = SmallTokenizer.Create words
+            words |> List.forall (fun w -> (t.Encode w).Length = 1)
+
+        testCase "a word that is not one split piece, not NFC, or holds an added token is an ArgumentException naming it" <| fun () ->
+            for bad in [ "Wait,"; "two words"; "e\u0301"; "a<think>"; "" ] do
+                let e = raises<ArgumentException> (fun () -> SmallTokenizer.Create [ bad ] |> ignore)
+                Expect.equal e.ParamName "extraWords" $"{JsonSerializer.Serialize bad}"
+
+        testCase "Write puts a tokenizer.json that FromDirectory loads; the same words give the same bytes" <| fun () ->
+            withTempDir (fun dir ->
+                SmallTokenizer.Write(dir, [ "Paris" ])
+                Expect.equal (Directory.GetFiles dir |> Array.map Path.GetFileName) [| "tokenizer.json" |] "one file, no temporary left"
+                let t = Qwen3Tokenizer.FromDirectory dir
+                Expect.equal (t.Encode "Paris").Length 1 "the extra word"
+                Expect.equal (File.ReadAllBytes(Path.Combine(dir, "tokenizer.json"))) (SmallTokenizer.ToJson [ "Paris" ]) "deterministic")
+    ]
 
 [<Tests>]
-let tests = testList "Logging" []
+let tests = testList "Logging" [ tokenizerTests ]
