@@ -10,6 +10,7 @@ open System.Numerics
 open System.Text
 open System.Text.Json
 open Expecto
+open Trd.Runtime.Logging
 open Trd.Runtime.Tokenization
 
 // ---------------------------------------------------------------------------------------------
@@ -142,5 +143,104 @@ let private tokenizerTests =
                 Expect.equal (File.ReadAllBytes(Path.Combine(dir, "tokenizer.json"))) (SmallTokenizer.ToJson [ "Paris" ]) "deterministic")
     ]
 
+// ---------------------------------------------------------------------------------------------
+// Metrics log
+// ---------------------------------------------------------------------------------------------
+
+let private metricsTests =
+    testList "metrics log" [
+        testCase "each Write is one line, readable while the log is open; NaN and infinities are null with the key kept" <| fun () ->
+            withTempDir (fun dir ->
+                let path = Path.Combine(dir, "metrics.jsonl")
+                let clock = ManualClock epoch
+                use log = new MetricsLog(path, clock)
+                log.Write(1L, values [ "loss", 0.5; "kl", nan ])
+                clock.Advance(TimeSpan.FromMilliseconds 1500.0)
+                log.Write(2L, values [ "loss", 0.25; "kl", infinity; "gap", -infinity ])
+                let lines = File.ReadAllLines path
+                Expect.equal lines.Length 2 "two lines"
+                Expect.equal lines[0] $"""{{"step":1,"wall_time":{epoch.ToUnixTimeSeconds()},"loss":0.5,"kl":null}}""" "the first line"
+                let read = MetricsLog.Read path
+                Expect.isEmpty read.SkippedLines "nothing torn"
+                let r = read.Records
+                Expect.equal (r |> Seq.map (fun x -> x.Step) |> List.ofSeq) [ Nullable 1L; Nullable 2L ] "steps"
+                Expect.equal r[1].WallTime (Nullable(float (epoch.ToUnixTimeSeconds()) + 1.5)) "wall time from the clock"
+                Expect.equal r[1].Values["loss"] (Nullable 0.25) "a value"
+                Expect.equal (List.ofSeq r[1].Values.Keys) [ "loss"; "kl"; "gap" ] "keys kept, in order"
+                Expect.isFalse r[1].Values["kl"].HasValue "infinity is null"
+                Expect.isFalse r[0].Values["kl"].HasValue "NaN is null")
+
+        testProperty "every finite double reads back exactly" <| fun (x: float) ->
+            let x = if Double.IsFinite x then x else 0.0
+            let dir = Directory.CreateTempSubdirectory "trd-logging-"
+            try
+                let path = Path.Combine(dir.FullName, "m.jsonl")
+                let xs = [ "x", x; "subnormal", x * 1e-300; "next", Math.BitIncrement x ] |> List.filter (snd >> Double.IsFinite)
+                do
+                    use log = new MetricsLog(path)
+                    log.Write(0L, values xs)
+                let v = (MetricsLog.Read path).Records[0].Values
+                xs |> List.forall (fun (k, x) -> v[k] = Nullable x)
+            finally dir.Delete true
+
+        testCase "a second log on the same file appends after the first" <| fun () ->
+            withTempDir (fun dir ->
+                let path = Path.Combine(dir, "sub", "metrics.jsonl")
+                do
+                    use log = new MetricsLog(path)
+                    log.Write(1L, values [ "a", 1.0 ])
+                do
+                    use log = new MetricsLog(path)
+                    log.Write(2L, values [ "a", 2.0 ])
+                let r = (MetricsLog.Read path).Records
+                Expect.equal (r |> Seq.map (fun x -> x.Values["a"].Value) |> List.ofSeq) [ 1.0; 2.0 ] "both, in order")
+
+        testCase "a torn last line is skipped and reported; a later log starts a new line after it" <| fun () ->
+            withTempDir (fun dir ->
+                let path = Path.Combine(dir, "metrics.jsonl")
+                do
+                    use log = new MetricsLog(path)
+                    log.Write(1L, values [ "a", 1.0 ])
+                File.AppendAllText(path, """{"step":2,"wall_time":17""")
+                let torn = MetricsLog.Read path
+                Expect.equal torn.Records.Count 1 "the whole record"
+                Expect.equal (List.ofSeq torn.SkippedLines) [ 2 ] "line 2 is torn"
+                do
+                    use log = new MetricsLog(path)
+                    log.Write(3L, values [ "a", 3.0 ])
+                let after = MetricsLog.Read path
+                Expect.equal (after.Records |> Seq.map (fun x -> x.Step.Value) |> List.ofSeq) [ 1L; 3L ] "the new record is whole"
+                Expect.equal (List.ofSeq after.SkippedLines) [ 2 ] "the torn line stays reported")
+
+        testCase "an unterminated last line that is a whole object (another tool's file) is read" <| fun () ->
+            withTempDir (fun dir ->
+                let path = Path.Combine(dir, "metrics.jsonl")
+                File.WriteAllText(path, "{\"step\":1,\"a\":1}\n\n{\"step\":2,\"a\":2}")
+                let read = MetricsLog.Read path
+                Expect.equal (read.Records |> Seq.map (fun x -> x.Step.Value) |> List.ofSeq) [ 1L; 2L ] "both records, the empty line ignored"
+                Expect.isEmpty read.SkippedLines "nothing skipped")
+
+        testCase "any record serialises as one object line, its non-finite floats as null" <| fun () ->
+            withTempDir (fun dir ->
+                let path = Path.Combine(dir, "metrics.jsonl")
+                do
+                    use log = new MetricsLog(path)
+                    log.Write {| phase = "eval"; accuracy = nan; n = 3; score = float32 infinity |}
+                let r = (MetricsLog.Read path).Records[0]
+                Expect.equal (r.Json.GetProperty("phase").GetString()) "eval" "a string field"
+                Expect.isFalse r.Step.HasValue "no step"
+                Expect.equal r.Values["n"] (Nullable 3.0) "a number"
+                Expect.isFalse r.Values["accuracy"].HasValue "NaN as null"
+                Expect.isFalse r.Values["score"].HasValue "float32 infinity as null")
+
+        testCase "a value named step, a non-object record, or a write after Dispose is an error" <| fun () ->
+            withTempDir (fun dir ->
+                let log = new MetricsLog(Path.Combine(dir, "m.jsonl"))
+                raises<ArgumentException> (fun () -> log.Write(1L, values [ "step", 1.0 ])) |> ignore
+                raises<ArgumentException> (fun () -> log.Write(box [| 1; 2 |])) |> ignore
+                log.Dispose()
+                raises<ObjectDisposedException> (fun () -> log.Write(1L, values [ "a", 1.0 ])) |> ignore)
+    ]
+
 [<Tests>]
-let tests = testList "Logging" [ tokenizerTests ]
+let tests = testList "Logging" [ tokenizerTests; metricsTests ]
