@@ -242,5 +242,135 @@ let private metricsTests =
                 raises<ObjectDisposedException> (fun () -> log.Write(1L, values [ "a", 1.0 ])) |> ignore)
     ]
 
+// ---------------------------------------------------------------------------------------------
+// TensorBoard: TFRecord framing and the Event protobuf, read independently of TorchSharp
+// ---------------------------------------------------------------------------------------------
+
+/// CRC-32C (Castagnoli), with the standard initial and final inversion.
+let private crc32c (data: ReadOnlySpan<byte>) =
+    let mutable crc = 0xFFFFFFFFu
+    for i in 0 .. data.Length - 1 do crc <- BitOperations.Crc32C(crc, data[i])
+    ~~~crc
+
+/// TensorFlow's masked CRC: rotate right by 15 and add a constant (so a CRC of CRCs is not degenerate).
+let private maskedCrc (data: ReadOnlySpan<byte>) =
+    let c = crc32c data
+    ((c >>> 15) ||| (c <<< 17)) + 0xa282ead8u
+
+/// TFRecord: uint64 length, uint32 masked CRC of the length's 8 bytes, data, uint32 masked CRC of the data; all
+/// little-endian. Fails on a bad CRC or a truncated record.
+let private readTfRecords (bytes: byte[]) =
+    let records = ResizeArray<byte[]>()
+    let mutable at = 0
+    while at < bytes.Length do
+        if bytes.Length - at < 12 then failtest $"truncated header at {at}"
+        let length = BitConverter.ToUInt64(bytes, at)
+        Expect.equal (BitConverter.ToUInt32(bytes, at + 8)) (maskedCrc (ReadOnlySpan(bytes, at, 8))) $"length CRC at {at}"
+        let start = at + 12
+        if uint64 (bytes.Length - start) < length + 4UL then failtest $"truncated record at {at}"
+        let data = bytes[start .. start + int length - 1]
+        Expect.equal (BitConverter.ToUInt32(bytes, start + int length)) (maskedCrc (ReadOnlySpan data)) $"data CRC at {at}"
+        records.Add data
+        at <- start + int length + 4
+    List.ofSeq records
+
+/// Protobuf wire format, just enough: (field number, value) where a value is a varint, fixed64, fixed32 or bytes.
+type private Wire =
+    | Varint of uint64
+    | Fixed64 of uint64
+    | Fixed32 of uint32
+    | Bytes of byte[]
+
+let private parseWire (data: byte[]) =
+    let mutable at = 0
+    let varint () =
+        let mutable result = 0UL
+        let mutable shift = 0
+        let mutable go = true
+        while go do
+            let b = data[at]
+            at <- at + 1
+            result <- result ||| (uint64 (b &&& 0x7Fuy) <<< shift)
+            shift <- shift + 7
+            go <- b &&& 0x80uy <> 0uy
+        result
+    [ while at < data.Length do
+          let key = varint ()
+          let field = int (key >>> 3)
+          match int (key &&& 7UL) with
+          | 0 -> yield field, Varint(varint ())
+          | 1 ->
+              yield field, Fixed64(BitConverter.ToUInt64(data, at))
+              at <- at + 8
+          | 2 ->
+              let n = int (varint ())
+              yield field, Bytes data[at .. at + n - 1]
+              at <- at + n
+          | 5 ->
+              yield field, Fixed32(BitConverter.ToUInt32(data, at))
+              at <- at + 4
+          | w -> failtest $"wire type {w}" ]
+
+/// tensorflow.Event: wall_time = 1 (double), step = 2 (int64), file_version = 3 (string), summary = 5;
+/// Summary.value = 1 (repeated); Summary.Value: tag = 1 (string), simple_value = 2 (float).
+type private ParsedEvent = { WallTime: float; Step: int64; FileVersion: string; Scalars: (string * float32) list }
+
+let private parseEvent (data: byte[]) =
+    let mutable e = { WallTime = 0.0; Step = 0L; FileVersion = ""; Scalars = [] }
+    for field, value in parseWire data do
+        match field, value with
+        | 1, Fixed64 bits -> e <- { e with WallTime = BitConverter.UInt64BitsToDouble bits }
+        | 2, Varint v -> e <- { e with Step = int64 v }
+        | 3, Bytes b -> e <- { e with FileVersion = Encoding.UTF8.GetString b }
+        | 5, Bytes summary ->
+            for sField, sValue in parseWire summary do
+                match sField, sValue with
+                | 1, Bytes v ->
+                    let fields = parseWire v
+                    let tag = fields |> List.pick (function 1, Bytes t -> Some(Encoding.UTF8.GetString t) | _ -> None)
+                    let x = fields |> List.pick (function 2, Fixed32 f -> Some(BitConverter.UInt32BitsToSingle f) | _ -> None)
+                    e <- { e with Scalars = e.Scalars @ [ tag, x ] }
+                | _ -> ()
+        | _ -> ()
+    e
+
+let private tensorBoardTests =
+    testList "TensorBoard" [
+        testCase "the test's CRC-32C gives the standard check value, crc32c(\"123456789\") = 0xE3069283" <| fun () ->
+            Expect.equal (crc32c (ReadOnlySpan(Encoding.ASCII.GetBytes "123456789"))) 0xE3069283u "check value"
+
+        testCase "scalars go to one event file whose TFRecord CRCs check and whose events carry the tags, steps, values and wall times" <| fun () ->
+            withTempDir (fun dir ->
+                let clock = ManualClock epoch
+                let logDir = Path.Combine(dir, "tb")
+                do
+                    use log = new TensorBoardLog(logDir, clock)
+                    log.Scalars(1L, values [ "loss", 0.5; "kl/forward", 0.25 ])
+                    clock.Advance(TimeSpan.FromSeconds 3.0)
+                    log.Scalars(2L, values [ "loss", 0.125; "nan", nan ])
+                    log.Scalar("lr", 3L, 1e-5)
+                let files = Directory.GetFiles(logDir, "events.out.tfevents.*", SearchOption.AllDirectories)
+                Expect.equal files.Length 1 "one event file, directly in the log directory"
+                Expect.equal (Path.GetDirectoryName files[0]) logDir "not nested"
+                let events = readTfRecords (File.ReadAllBytes files[0]) |> List.map parseEvent
+                Expect.equal events.Head.FileVersion "brain.Event:2" "the first event names the format"
+                let scalars = events.Tail |> List.collect (fun e -> e.Scalars |> List.map (fun (tag, v) -> e.Step, tag, v))
+                Expect.equal (scalars |> List.filter (fun (_, tag, _) -> tag <> "nan"))
+                    [ 1L, "loss", 0.5f; 1L, "kl/forward", 0.25f; 2L, "loss", 0.125f; 3L, "lr", float32 1e-5 ] "one event per scalar, float32"
+                Expect.isTrue (scalars |> List.exists (fun (s, tag, v) -> s = 2L && tag = "nan" && Single.IsNaN v)) "NaN kept"
+                let t0 = float (epoch.ToUnixTimeSeconds())
+                Expect.equal (events.Tail |> List.map (fun e -> e.WallTime)) [ t0; t0; t0 + 3.0; t0 + 3.0; t0 + 3.0 ] "wall times from the clock"
+                // The same bytes through TorchSharp's own generated Event type, on our pinned Google.Protobuf.
+                let viaProtobuf = Tensorboard.Event.Parser.ParseFrom(readTfRecords (File.ReadAllBytes files[0]) |> List.item 1)
+                Expect.equal (viaProtobuf.Summary.Value[0].Tag, viaProtobuf.Summary.Value[0].SimpleValue) ("loss", 0.5f) "Google.Protobuf agrees")
+
+        testCase "a step beyond int32, or a write after Dispose, is an error" <| fun () ->
+            withTempDir (fun dir ->
+                let log = new TensorBoardLog(dir)
+                raises<ArgumentOutOfRangeException> (fun () -> log.Scalar("x", int64 Int32.MaxValue + 1L, 1.0)) |> ignore
+                log.Dispose()
+                raises<ObjectDisposedException> (fun () -> log.Scalar("x", 1L, 1.0)) |> ignore)
+    ]
+
 [<Tests>]
-let tests = testList "Logging" [ tokenizerTests; metricsTests ]
+let tests = testList "Logging" [ tokenizerTests; metricsTests; tensorBoardTests ]
