@@ -372,5 +372,77 @@ let private tensorBoardTests =
                 raises<ObjectDisposedException> (fun () -> log.Scalar("x", 1L, 1.0)) |> ignore)
     ]
 
+// ---------------------------------------------------------------------------------------------
+// Run manifest
+// ---------------------------------------------------------------------------------------------
+
+type ToyConfig = { Model: string; LearningRate: float; Steps: int; Tags: string list }
+
+let private gitAvailable =
+    lazy
+        (try
+            let code, _, _ = TestData.runProcess "git" [ "--version" ] Environment.CurrentDirectory (TimeSpan.FromSeconds 30.0)
+            code = 0
+         with _ -> false)
+
+let private git (dir: string) (args: string list) =
+    let code, stdout, stderr =
+        TestData.runProcess "git" ([ "-c"; "user.name=Trd Tests"; "-c"; "user.email=tests@trd.invalid"; "-c"; "commit.gpgsign=false" ] @ args) dir (TimeSpan.FromSeconds 60.0)
+    if code <> 0 then failtest $"git {String.Join(' ', args)} failed: {stderr}"
+    stdout.Trim()
+
+let private manifestTests =
+    testList "run manifest" [
+        testCase "a written manifest reads back equal, the configuration whole; outside a git tree the commit is null" <| fun () ->
+            withTempDir (fun dir ->
+                let config = { Model = "tiny"; LearningRate = 1e-4; Steps = 20; Tags = [ "a"; "b" ] }
+                let clock = ManualClock epoch
+                let m = RunManifest.Capture("trd train --config tiny.json", config, 1234L, workingDirectory = dir, time = clock)
+                Expect.equal m.StartedAt epoch "start time from the clock"
+                Expect.equal m.Config.ValueKind JsonValueKind.Object "config as a JSON object"
+                Expect.equal (m.Config.GetProperty("LearningRate").GetDouble()) 1e-4 "config field"
+                Expect.equal (m.GitCommit, m.GitDirty) (null, Nullable()) "no git tree in a temporary directory"
+                Expect.isNull m.Device "no device"
+                Expect.equal (List.ofSeq m.Versions.Keys) [ "TorchSharp"; "Trd.Core"; "Trd.Runtime" ] "versions without libtorch"
+                Expect.isGreaterThan m.ProcessorCount 0 "processors"
+                let path = m.Write(Path.Combine(dir, "run"))
+                Expect.equal path (Path.Combine(dir, "run", "manifest.json")) "manifest.json in the run directory"
+                Expect.equal (Directory.GetFiles(Path.Combine(dir, "run")) |> Array.map Path.GetFileName) [| "manifest.json" |] "no temporary left"
+                use json = JsonDocument.Parse(File.ReadAllText path)
+                Expect.equal (json.RootElement.GetProperty("seed").GetInt64()) 1234L "snake_case keys"
+                Expect.isTrue (json.RootElement.TryGetProperty("git_commit") |> fst) "git_commit present, as null"
+                let back = RunManifest.Read(Path.Combine(dir, "run"))
+                Expect.equal back m "equal, field by field"
+                Expect.equal (JsonSerializer.Serialize back.Config) (JsonSerializer.Serialize m.Config) "config, whole"
+                let again seed (config: ToyConfig) = RunManifest.Capture("trd train --config tiny.json", config, seed, workingDirectory = dir, time = clock)
+                Expect.equal (again 1234L config) m "the same capture is equal"
+                Expect.notEqual (again 1L config) m "equality sees the seed"
+                Expect.notEqual (again 1234L { config with Steps = 21 }) m "and the config")
+
+        testCase "a missing git executable or a missing directory gives (null, null), not an exception" <| fun () ->
+            Expect.equal (GitWorkingTree.Read(TestData.repositoryRoot, "/nonexistent/git")) (struct (null, Nullable())) "no git"
+            Expect.equal (GitWorkingTree.Read(Path.Combine(Path.GetTempPath(), $"trd-none-{Guid.NewGuid():N}"))) (struct (null, Nullable())) "no directory"
+
+        testCase "in a git working tree the commit is HEAD's, and a change marks it dirty" <| fun () ->
+            if not (gitAvailable.Force()) then skiptest "git is not installed"
+            withTempDir (fun dir ->
+                git dir [ "init"; "-q" ] |> ignore
+                File.WriteAllText(Path.Combine(dir, "a.txt"), "one")
+                git dir [ "add"; "a.txt" ] |> ignore
+                git dir [ "commit"; "-q"; "-m"; "first" ] |> ignore
+                let head = git dir [ "rev-parse"; "HEAD" ]
+                let sub = Directory.CreateDirectory(Path.Combine(dir, "sub")).FullName
+                Expect.equal (GitWorkingTree.Read sub) (struct (head, Nullable false)) "clean, found from a subdirectory"
+                File.WriteAllText(Path.Combine(dir, "a.txt"), "two")
+                let m = RunManifest.Capture("cmd", JsonDocument.Parse("{}").RootElement, 0L, workingDirectory = dir)
+                Expect.equal (m.GitCommit, m.GitDirty) (head, Nullable true) "a tracked change is dirty")
+
+        testCase "with a device, the device and libtorch's version are recorded" <| fun () ->
+            withTempDir (fun dir ->
+                let m = RunManifest.Capture("cmd", JsonDocument.Parse("""{"a":1}""").RootElement, 7L, TorchSharp.torch.CPU, dir)
+                Expect.equal m.Device "cpu" "device"
+                Expect.equal m.Versions["libtorch"] TorchSharp.torch.__version__ "libtorch")
+    ]
+
 [<Tests>]
-let tests = testList "Logging" [ tokenizerTests; metricsTests; tensorBoardTests ]
+let tests = testList "Logging" [ tokenizerTests; metricsTests; tensorBoardTests; manifestTests ]
