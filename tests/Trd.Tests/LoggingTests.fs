@@ -444,5 +444,61 @@ let private manifestTests =
                 Expect.equal m.Versions["libtorch"] TorchSharp.torch.__version__ "libtorch")
     ]
 
+// ---------------------------------------------------------------------------------------------
+// Progress
+// ---------------------------------------------------------------------------------------------
+
+type private RecordingSink() =
+    let updates = ResizeArray<ProgressUpdate>()
+    member _.Updates = List.ofSeq updates
+    interface IProgressSink with
+        member _.Report u = lock updates (fun () -> updates.Add u)
+
+let private progressTests =
+    testList "progress" [
+        testCase "tokens per second and the ETA are averages since the start, on the tracker's clock" <| fun () ->
+            let clock = ManualClock epoch
+            let sink = RecordingSink()
+            let tracker = ProgressTracker("generate", 10L, sink, clock)
+            Expect.equal tracker.Current (ProgressUpdate("generate", 0L, 10L, 0.0, Nullable())) "nothing done: no rate, no ETA"
+            clock.Advance(TimeSpan.FromSeconds 2.0)
+            let u = tracker.Advance(2L, 400L)
+            Expect.equal u (ProgressUpdate("generate", 2L, 10L, 200.0, Nullable(TimeSpan.FromSeconds 8.0))) "2 of 10 in 2 s: 8 s to go"
+            clock.Advance(TimeSpan.FromSeconds 6.0)
+            let u = tracker.Advance(8L, 1200L)
+            Expect.equal u (ProgressUpdate("generate", 10L, 10L, 200.0, Nullable TimeSpan.Zero)) "done"
+            Expect.isTrue u.IsComplete "complete"
+            Expect.equal sink.Updates.Length 2 "each Advance reported"
+
+        testCase "an unknown total gives no ETA and is never complete" <| fun () ->
+            let clock = ManualClock epoch
+            let tracker = ProgressTracker("score", 0L, time = clock)
+            clock.Advance(TimeSpan.FromSeconds 1.0)
+            let u = tracker.Advance(5L, 50L)
+            Expect.equal (u.Eta, u.IsComplete, u.TokensPerSecond) (Nullable(), false, 50.0) "no ETA"
+
+        testCase "the console sink writes a stage's first line, then at most one per interval, and always the last and a change of stage" <| fun () ->
+            let clock = ManualClock epoch
+            let out = new StringWriter()
+            let sink = ConsoleProgressSink(out, TimeSpan.FromSeconds 0.5, clock)
+            let at (seconds: float) stage fraction =
+                clock.Advance(TimeSpan.FromSeconds seconds)
+                (sink :> IProgressSink).Report(ProgressUpdate(stage, fraction, 4L, 10.0, Nullable(TimeSpan.FromSeconds 90.0)))
+            at 0.0 "a" 1L // first: written
+            at 0.1 "a" 2L // throttled
+            at 0.5 "a" 3L // 0.6 s since the last line: written
+            at 0.1 "a" 4L // complete: written
+            at 0.0 "b" 1L // new stage: written
+            at 0.1 "a" 1L // back to a: a change of stage, written
+            let lines = out.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            Expect.equal lines [| "[a] 1/4 (25.0%)  10.0 tok/s  ETA 00:01:30"; "[a] 3/4 (75.0%)  10.0 tok/s  ETA 00:01:30"
+                                  "[a] 4/4 (100.0%)  10.0 tok/s  ETA 00:01:30"; "[b] 1/4 (25.0%)  10.0 tok/s  ETA 00:01:30"
+                                  "[a] 1/4 (25.0%)  10.0 tok/s  ETA 00:01:30" |] "lines"
+
+        testCase "the line leaves out what is unknown" <| fun () ->
+            Expect.equal (ConsoleProgressSink.Format(ProgressUpdate("train", 7L, 0L, 0.0, Nullable()))) "[train] 7" "count only"
+            Expect.equal (ConsoleProgressSink.Format(ProgressUpdate("train", 1L, 2L, 0.0, Nullable(TimeSpan.FromHours 150.0)))) "[train] 1/2 (50.0%)  ETA 150h" "long ETA"
+    ]
+
 [<Tests>]
-let tests = testList "Logging" [ tokenizerTests; metricsTests; tensorBoardTests; manifestTests ]
+let tests = testList "Logging" [ tokenizerTests; metricsTests; tensorBoardTests; manifestTests; progressTests ]
