@@ -477,7 +477,7 @@ let private progressTests =
             let u = tracker.Advance(5L, 50L)
             Expect.equal (u.Eta, u.IsComplete, u.TokensPerSecond) (Nullable(), false, 50.0) "no ETA"
 
-        testCase "the console sink writes a stage's first line, then at most one per interval, and always the last and a change of stage" <| fun () ->
+        testCase "the console sink writes a stage's first line, then at most one per interval per stage, and always the last" <| fun () ->
             let clock = ManualClock epoch
             let out = new StringWriter()
             let sink = ConsoleProgressSink(out, TimeSpan.FromSeconds 0.5, clock)
@@ -488,12 +488,13 @@ let private progressTests =
             at 0.1 "a" 2L // throttled
             at 0.5 "a" 3L // 0.6 s since the last line: written
             at 0.1 "a" 4L // complete: written
-            at 0.0 "b" 1L // new stage: written
-            at 0.1 "a" 1L // back to a: a change of stage, written
+            at 0.0 "b" 1L // b's first: written
+            at 0.1 "a" 1L // a again, 0.1 s after its last line: throttled
+            at 0.5 "b" 2L // b, 0.6 s after its last line: written
             let lines = out.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)
             Expect.equal lines [| "[a] 1/4 (25.0%)  10.0 tok/s  ETA 00:01:30"; "[a] 3/4 (75.0%)  10.0 tok/s  ETA 00:01:30"
                                   "[a] 4/4 (100.0%)  10.0 tok/s  ETA 00:01:30"; "[b] 1/4 (25.0%)  10.0 tok/s  ETA 00:01:30"
-                                  "[a] 1/4 (25.0%)  10.0 tok/s  ETA 00:01:30" |] "lines"
+                                  "[b] 2/4 (50.0%)  10.0 tok/s  ETA 00:01:30" |] "lines"
 
         testCase "the line leaves out what is unknown" <| fun () ->
             Expect.equal (ConsoleProgressSink.Format(ProgressUpdate("train", 7L, 0L, 0.0, Nullable()))) "[train] 7" "count only"

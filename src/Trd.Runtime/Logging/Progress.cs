@@ -99,9 +99,9 @@ public sealed class ProgressTracker
 /// <summary>
 /// Writes progress as plain lines, one per update, to standard error (or any writer):
 /// <c>[generate] 120/500 (24.0%)  1534.2 tok/s  ETA 00:03:12</c>. At most one line per
-/// <see cref="MinInterval"/> for each stage, but a stage's first update, its completion, and a change of stage are
-/// always written, so a finished stage always ends on its last line. Thread-safe. (The CLI renders progress richly
-/// itself; this sink is for logs and plain terminals.)
+/// <see cref="MinInterval"/> for each stage (stages running side by side are throttled apart), but a stage's first
+/// update and its completion are always written, so a finished stage always ends on its last line. Thread-safe.
+/// (The CLI renders progress richly itself; this sink is for logs and plain terminals.)
 /// </summary>
 public sealed class ConsoleProgressSink : IProgressSink
 {
@@ -109,7 +109,6 @@ public sealed class ConsoleProgressSink : IProgressSink
     readonly TimeProvider _time;
     readonly Lock _lock = new();
     readonly Dictionary<string, long> _lastWritten = new(StringComparer.Ordinal);
-    string? _lastStage;
 
     /// <summary>A sink writing to <paramref name="writer"/> (standard error if null).</summary>
     /// <param name="writer">Where lines go.</param>
@@ -132,13 +131,11 @@ public sealed class ConsoleProgressSink : IProgressSink
         lock (_lock)
         {
             var now = _time.GetTimestamp();
-            var due = update.Stage != _lastStage
-                || update.IsComplete
+            var due = update.IsComplete
                 || !_lastWritten.TryGetValue(update.Stage, out var last)
                 || _time.GetElapsedTime(last, now) >= MinInterval;
             if (!due) return;
             _lastWritten[update.Stage] = now;
-            _lastStage = update.Stage;
             _writer.WriteLine(Format(update));
             _writer.Flush();
         }
