@@ -97,7 +97,7 @@ public sealed class ProgressTracker
 }
 
 /// <summary>
-/// Writes progress as plain lines, one per update, to standard error (or any writer):
+/// Writes progress as plain lines to standard error (or any writer):
 /// <c>[generate] 120/500 (24.0%)  1534.2 tok/s  ETA 00:03:12</c>. At most one line per
 /// <see cref="MinInterval"/> for each stage (stages running side by side are throttled apart), but a stage's first
 /// update and its completion are always written, so a finished stage always ends on its last line. Thread-safe.
