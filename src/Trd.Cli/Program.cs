@@ -1,6 +1,20 @@
+using System.CommandLine;
+using Trd.Runtime.Pipeline;
+
 namespace Trd.Cli;
 
+/// <summary>
+/// <c>trd</c>: the pipeline's stages from the command line. Every command has <c>--help</c>; failures print one
+/// message naming the file, field or value and exit non-zero (2: bad input or config; 1: anything else).
+/// </summary>
 static class Program
 {
-    static int Main(string[] args) => 0;
+    static int Main(string[] args)
+    {
+        var root = new RootCommand("Trd: trajectory-refined distillation (TRD) for Qwen3 models — rollouts, refinement, distillation, evaluation.");
+        foreach (var command in StageCommands.All()) root.Add(command);
+        root.Add(ToolCommands.Tokenize());
+        root.Add(ToolCommands.Generate());
+        return root.Parse(args).Invoke();
+    }
 }

@@ -83,6 +83,7 @@ module Metrics =
 
     /// The first-token ids of the 16 epistemic phrases of App. C.5, to be tokenised bare and with a leading
     /// space under the student's tokenizer.
+    [<CompiledName("EpistemicPhrases")>]
     let epistemicPhrases =
         [| "Wait"; "Actually"; "However"; "Alternatively"; "Oops"; "Wrong"; "Error"; "Incorrect"
            "Correction"; "Sorry"; "Hmm"; "Oh"; "Hold"; "Pause"; "Uh"; "Um" |]

@@ -1,6 +1,114 @@
+/// The `trd` executable as a user runs it: help, exit codes, tokenize, and `trd run` on configs/tiny.json killed at
+/// random moments and resumed, ending with the same evaluation as an uninterrupted run.
 module Trd.Tests.CliTests
 
+open System
+open System.Diagnostics
+open System.IO
 open Expecto
 
+/// trd.dll in the CLI project's own output directory, built in the same configuration as these tests.
+let private trdDll =
+    lazy
+        (let configuration = if AppContext.BaseDirectory.Contains "/Debug/" then "Debug" else "Release"
+         let path = Path.Combine(TestData.repositoryRoot, "src", "Trd.Cli", "bin", configuration, "net10.0", "linux-x64", "trd.dll")
+         if not (File.Exists path) then failwithf "%s is missing: build src/Trd.Cli (the test project references it)" path
+         path)
+
+let private start (args: string list) =
+    let psi = ProcessStartInfo("dotnet", trdDll.Force() :: args, WorkingDirectory = TestData.repositoryRoot,
+                               RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+    Process.Start psi
+
+let private trd (args: string list) =
+    use p = start args
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEndAsync()
+    if not (p.WaitForExit(TimeSpan.FromMinutes 5.0)) then p.Kill true; failwithf "trd %A timed out" args
+    p.ExitCode, out.Result, err.Result
+
+let private tempDir () =
+    let d = Path.Combine(Path.GetTempPath(), "trd-cli-" + Guid.NewGuid().ToString("N"))
+    Directory.CreateDirectory d |> ignore
+    d
+
+let private tinyConfig = Path.Combine(TestData.repositoryRoot, "configs", "tiny.json")
+
+/// What a finished run's evaluation and final weights are.
+let private finalState (run: string) =
+    let trained = File.ReadAllText(Path.Combine(run, "eval", "trained", "summary.json"))
+    let baseline = File.ReadAllText(Path.Combine(run, "eval", "base", "summary.json"))
+    let checkpoints = Path.Combine(run, "train", "checkpoints")
+    let latest = File.ReadAllText(Path.Combine(checkpoints, "latest")).Trim()
+    let adapter = File.ReadAllBytes(Path.Combine(checkpoints, latest, "adapter", "adapter_model.safetensors"))
+    let corpus = File.ReadAllText(Path.Combine(run, "corpus", "rollouts.jsonl")) + File.ReadAllText(Path.Combine(run, "corpus", "refinements.jsonl"))
+    trained, baseline, adapter, corpus
+
 [<Tests>]
-let tests = testList "Cli" []
+let tests =
+    testSequenced <| testList "Cli" [
+        test "--help lists every command; each command has help" {
+            let code, out, _ = trd [ "--help" ]
+            Expect.equal code 0 "exit 0"
+            for c in [ "rollout"; "refine"; "train"; "eval"; "analyze"; "run"; "tokenize"; "generate" ] do
+                Expect.stringContains out c $"lists {c}"
+            let code, out, _ = trd [ "train"; "--help" ]
+            Expect.equal code 0 "exit 0"
+            Expect.stringContains out "--resume" "train --help shows --resume"
+        }
+
+        test "tokenize --ids-only prints the tokenizer's ids" {
+            let dir = TestData.qwen3ModelDirectory.Force()
+            let text = "Wait, 12+7=19 \\boxed{19}"
+            let code, out, err = trd [ "tokenize"; "--model"; dir; "--ids-only"; text ]
+            Expect.equal code 0 err
+            let expected = TestData.qwen3Tokenizer.Force().Encode text
+            Expect.sequenceEqual (out.Trim().Split(' ') |> Array.map int) expected "same ids"
+        }
+
+        test "a bad config exits 2 naming the key; a missing file exits 2 naming it" {
+            let dir = tempDir ()
+            let config = Path.Combine(dir, "bad.json")
+            File.WriteAllText(config, """{"problems": "p.jsonl", "student": {"path": "."}, "setting": "opsd", "train": {"epochs": 0}}""")
+            let code, _, err = trd [ "rollout"; "--config"; config; "--out"; Path.Combine(dir, "run") ]
+            Expect.equal code 2 err
+            Expect.stringContains err "train.epochs" "names the key"
+            let code, _, err = trd [ "rollout"; "--config"; Path.Combine(dir, "missing.json"); "--out"; Path.Combine(dir, "run") ]
+            Expect.equal code 2 err
+            Expect.stringContains err "missing.json" "names the file"
+        }
+
+        test "trd run on configs/tiny.json completes; killed at random moments and resumed, it ends the same" {
+            let dir = tempDir ()
+            let reference = Path.Combine(dir, "reference")
+            let clock = Stopwatch.StartNew()
+            let code, _, err = trd [ "run"; "--config"; tinyConfig; "--out"; reference ]
+            Expect.equal code 0 err
+            let uninterrupted = clock.Elapsed
+            for part in [ "manifest.json"; "config.json"; "logs/trd.log"; "train/metrics.jsonl"; "analysis/analysis.json"; "corpus/corpus.parquet" ] do
+                Expect.isTrue (File.Exists(Path.Combine(reference, part))) $"{part} written"
+            let code, _, err = trd [ "run"; "--config"; tinyConfig; "--out"; reference ]
+            Expect.equal code 2 "a second run into the same directory without --resume is refused"
+            Expect.stringContains err "--resume" "says how to continue"
+
+            let run = Path.Combine(dir, "killed")
+            let random = Random(20261123)
+            let mutable kills = 0
+            for attempt in 0 .. 2 do
+                use p = start ([ "run"; "--config"; tinyConfig; "--out"; run ] @ (if attempt = 0 then [] else [ "--resume" ]))
+                let wait = TimeSpan.FromSeconds(0.5 + random.NextDouble() * uninterrupted.TotalSeconds * 0.8)
+                if not (p.WaitForExit wait) then
+                    p.Kill true
+                    p.WaitForExit()
+                    kills <- kills + 1
+            let code, _, err = trd [ "run"; "--config"; tinyConfig; "--out"; run; "--resume" ]
+            Expect.equal code 0 err
+            Expect.isGreaterThan kills 0 "at least one run was killed mid-way"
+            let t1, b1, a1, c1 = finalState reference
+            let t2, b2, a2, c2 = finalState run
+            Expect.equal c2 c1 "same corpus"
+            Expect.equal (Convert.ToHexString a2) (Convert.ToHexString a1) "same final adapter"
+            Expect.equal b2 b1 "same base evaluation"
+            Expect.equal t2 t1 "same final evaluation"
+        }
+    ]

@@ -1,6 +1,137 @@
+/// Problem sets (JSONL and parquet, DeepScaleR and verl layouts), the corpus store's resumable JSONL, and the verl
+/// export read back.
 module Trd.Tests.DataTests
 
+open System
+open System.IO
 open Expecto
+open Trd.Runtime.Data
+
+let private tempDir () =
+    let d = Path.Combine(Path.GetTempPath(), "trd-data-" + Guid.NewGuid().ToString("N"))
+    Directory.CreateDirectory d |> ignore
+    d
+
+let private write (dir: string) (name: string) (lines: string list) =
+    let path = Path.Combine(dir, name)
+    File.WriteAllLines(path, lines)
+    path
+
+let private failure (f: unit -> unit) = Generators.throwsMessage<ProblemSetException> f
+
+let private rollout (id: string) (correct: bool) =
+    RolloutRecord(Id = id, DataSource = "d", Question = $"q {id}", Answer = "1", Solution = "s", Prompt = "p", YO = $"y_o of {id}",
+                  YOTokens = [| 1; 2; 3 |], YOTokenCount = 3, YOCorrect = correct)
+
+let private refinement (id: string) (status: string) =
+    RefinementRecord(Id = id, Prompt = "rp", YR = $"y_r of {id}", YRTokens = [| 4; 5 |], YRTokenCount = 2, Status = status, YRCorrect = true)
 
 [<Tests>]
-let tests = testList "Data" []
+let tests =
+    testList "Data" [
+        testList "problem sets" [
+            test "DeepScaleR JSONL: columns, explicit ids, blank lines skipped" {
+                let dir = tempDir ()
+                let path = write dir "set.jsonl" [ """{"id": "a", "problem": "1+1?", "answer": "2", "solution": "1+1=2"}"""; ""; """{"id": "b", "problem": "2+2?", "answer": 4}""" ]
+                let ps = ProblemSet.Load path
+                Expect.equal (ps |> Seq.map (fun p -> p.Id) |> Seq.toList) [ "a"; "b" ] "ids"
+                Expect.equal ps[1].Answer "4" "a numeric answer is read as its text"
+                Expect.isNull ps[1].Solution "no solution"
+                Expect.equal ps[0].DataSource "set" "dataset named after the file"
+            }
+            test "content ids survive reordering" {
+                let dir = tempDir ()
+                let rows = [ """{"problem": "x?", "answer": "1"}"""; """{"problem": "y?", "answer": "2"}""" ]
+                let a = ProblemSet.Load(write dir "a.jsonl" rows)
+                let b = ProblemSet.Load(write dir "b.jsonl" (List.rev rows))
+                Expect.equal (a |> Seq.map (fun p -> p.Question, p.Id) |> Set.ofSeq) (b |> Seq.map (fun p -> p.Question, p.Id) |> Set.ofSeq) "same id per problem"
+                Expect.notEqual a[0].Id a[1].Id "distinct"
+            }
+            test "verl JSONL: chat prompt, reward_model.ground_truth, extra_info" {
+                let dir = tempDir ()
+                let path =
+                    write dir "verl.jsonl"
+                        [ """{"data_source": "aime", "prompt": [{"role": "system", "content": "sys"}, {"role": "user", "content": "Find x."}], "reward_model": {"style": "rule", "ground_truth": "7"}, "extra_info": {"index": 3, "solution": "x=7"}}""" ]
+                let p = (ProblemSet.Load path)[0]
+                Expect.equal (p.Id, p.Question, p.Answer, p.Solution, p.DataSource) ("3", "Find x.", "7", "x=7", "aime") "fields"
+            }
+            test "every bad row names file, row and field" {
+                let dir = tempDir ()
+                let cases =
+                    [ [ """{"problem": "q"}""" ], "row 1, field 'answer': missing"
+                      [ """{"problem": "q", "answer": "1"}"""; """{"problem": ["q"], "answer": "1"}""" ], "row 2, field 'problem': expected a string"
+                      [ """{"problem": "q", "answer": "1"}"""; "{not json" ], "row 2: not valid JSON"
+                      [ """{"problem": "  ", "answer": "1"}""" ], "row 1, field 'problem': empty"
+                      [ """{"text": "q", "label": "1"}""" ], "unknown layout: columns text, label"
+                      [ """{"id": "a", "problem": "q", "answer": "1"}"""; """{"id": "a", "problem": "r", "answer": "2"}""" ], "row 2, field 'id': id 'a' is also the id of row 1"
+                      [ """{"prompt": "q", "reward_model": {}}""" ], "field 'reward_model.ground_truth': missing" ]
+                for lines, expected in cases do
+                    let message = failure (fun () -> ProblemSet.Load(write dir "bad.jsonl" lines) |> ignore)
+                    Expect.stringContains message "bad.jsonl" "names the file"
+                    Expect.stringContains message expected $"{lines}"
+            }
+            test "a missing file and an unknown extension are errors" {
+                Expect.stringContains (failure (fun () -> ProblemSet.Load "/nonexistent/p.jsonl" |> ignore)) "no such file" "missing"
+                let dir = tempDir ()
+                Expect.stringContains (failure (fun () -> ProblemSet.Load(write dir "p.csv" [ "a,b" ]) |> ignore)) "unknown extension" "extension"
+            }
+        ]
+
+        testList "corpus store" [
+            test "appends, reads back in order, and lists completed ids" {
+                let store = CorpusStore.Open(tempDir ())
+                store.AppendRollouts [ rollout "a" true; rollout "b" false ]
+                store.AppendRollouts [ rollout "c" false ]
+                Expect.equal (store.ReadRollouts() |> Seq.map (fun r -> r.Id) |> Seq.toList) [ "a"; "b"; "c" ] "order"
+                Expect.equal (store.CompletedIds CorpusStore.RolloutsStage |> Set.ofSeq) (set [ "a"; "b"; "c" ]) "completed"
+                Expect.isEmpty (store.CompletedIds CorpusStore.RefinementsStage) "no refinements yet"
+                let r = store.ReadRollouts()[0]
+                Expect.sequenceEqual r.YOTokens [| 1; 2; 3 |] "token ids kept"
+            }
+            test "a torn final line is cut away and reported; appends continue after it" {
+                let dir = tempDir ()
+                let store = CorpusStore.Open dir
+                store.AppendRollouts [ rollout "a" true; rollout "b" false ]
+                let path = store.PathOf CorpusStore.RolloutsStage
+                File.AppendAllText(path, """{"id": "c", "data_sou""")
+                let reopened = CorpusStore.Open dir
+                Expect.equal reopened.Repairs.Count 1 "reported"
+                Expect.stringContains reopened.Repairs[0] "torn final line" "says what"
+                Expect.equal (reopened.CompletedIds CorpusStore.RolloutsStage |> Set.ofSeq) (set [ "a"; "b" ]) "half a record is never read back"
+                reopened.AppendRollouts [ rollout "c" true ]
+                Expect.equal (reopened.ReadRollouts().Count) 3 "appends continue"
+            }
+            test "a bad line before the end and a duplicate id are errors naming file and line" {
+                let dir = tempDir ()
+                let store = CorpusStore.Open dir
+                store.AppendRollouts [ rollout "a" true ]
+                let path = store.PathOf CorpusStore.RolloutsStage
+                File.AppendAllText(path, "garbage\n")
+                store.AppendRollouts [ rollout "b" true ]
+                let message = Generators.throwsMessage<CorpusException> (fun () -> CorpusStore.Open dir |> ignore)
+                Expect.stringContains message "line 2" "names the line"
+                let dir2 = tempDir ()
+                let s2 = CorpusStore.Open dir2
+                s2.AppendRollouts [ rollout "a" true; rollout "a" false ]
+                let message = Generators.throwsMessage<CorpusException> (fun () -> s2.ReadRollouts() |> ignore)
+                Expect.stringContains message "recorded twice" "duplicate"
+            }
+        ]
+
+        test "the verl parquet export reads back as a problem set, with the trajectories in extra_info" {
+            let dir = tempDir ()
+            let path = Path.Combine(dir, "corpus.parquet")
+            let rows = [ rollout "a" false, refinement "a" "ok"; rollout "b" true, null ]
+            VerlExport.Write(path, rows |> Seq.map (fun (r, f) -> struct (r, f)), "y_r")
+            let ps = ProblemSet.Load path
+            Expect.equal (ps |> Seq.map (fun p -> p.Id, p.Question, p.Answer, p.Solution, p.DataSource) |> Seq.toList)
+                [ "a", "q a", "1", "s", "d"; "b", "q b", "1", "s", "d" ] "ids, questions, answers, y*, data source"
+            use stream = File.OpenRead path
+            let data = Parquet.Serialization.ParquetSerializer.DeserializeUntypedAsync(stream).Result.Data
+            Expect.equal (string (data[0]["response"])) "y_r of a" "refined response"
+            Expect.equal (string (data[1]["response"])) "y_o of b" "y_o where there is no refinement"
+            let extra = data[0]["extra_info"] :?> Collections.Generic.IDictionary<string, obj>
+            Expect.equal (string extra["y_o"]) "y_o of a" "y_o kept"
+            Expect.equal (string extra["y_r_status"]) "ok" "status kept"
+        }
+    ]

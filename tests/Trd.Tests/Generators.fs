@@ -223,3 +223,11 @@ module Naive =
             if k = 0 then [ [] ]
             else [ for i in start .. n - 1 do for rest in go (i + 1) (k - 1) -> i :: rest ]
         go 0 k
+
+/// The message of the exception f raises (failing the test when it raises none or another type).
+let throwsMessage<'e when 'e :> exn> (f: unit -> unit) =
+    try
+        f ()
+        Expecto.Tests.failtestf "expected %s, nothing was raised" typeof<'e>.Name
+    with
+    | :? 'e as e -> e.Message

@@ -1,6 +1,153 @@
+/// The pipeline: config validation, prompts under a budget, the training-set policy, and the whole pipeline on tiny
+/// random Qwen3 models with the real Qwen3 tokenizer — including a stage killed mid-write and resumed.
 module Trd.Tests.PipelineTests
 
+open System
+open System.IO
 open Expecto
+open Trd.Core
+open Trd.Runtime.Pipeline
+
+let private tempDir () =
+    let d = Path.Combine(Path.GetTempPath(), "trd-pipeline-" + Guid.NewGuid().ToString("N"))
+    Directory.CreateDirectory d |> ignore
+    d
+
+let private problemsFile (dir: string) (count: int) =
+    let path = Path.Combine(dir, "problems.jsonl")
+    let r = Random(3)
+    let lines =
+        [ for i in 0 .. count - 1 ->
+            let a, b = r.Next(10, 99), r.Next(10, 99)
+            sprintf """{"id": "q%d", "problem": "Compute %d + %d.", "answer": "%d", "solution": "%d + %d = %d, so \\boxed{%d}."}""" i a b (a + b) a b (a + b) (a + b) ]
+    File.WriteAllLines(path, lines)
+    path
+
+/// A tiny OPD or OPSD config over the real Qwen3 tokenizer (random weights: outputs are noise, shapes are real).
+let private tinyConfigWith (withEval: bool) (dir: string) (setting: string) (recipe: string) =
+    let tokenizer = TestData.qwen3ModelDirectory.Force()
+    let random seed hidden = TinyModelSpec(HiddenSize = hidden, Layers = 1, Heads = 2, KvHeads = 1, HeadDim = 8, IntermediateSize = 32, Seed = seed, Std = 0.5)
+    let problems = problemsFile dir 4
+    PipelineConfig(
+        Seed = 7L, Setting = setting, Recipe = recipe,
+        Student = ModelSpec(Random = random 1L 16, Tokenizer = tokenizer),
+        Teacher = ModelSpec(Random = random 2L 24, Tokenizer = tokenizer),
+        Problems = problems,
+        Rollout = SamplingConfig(MaxNewTokens = 6, PromptBudget = 128, BatchSize = 3),
+        Refine = RefineConfig(MaxNewTokens = 6, PromptBudget = 512, BatchSize = 3, OnEmpty = "rollout", OnTruncated = "keep"),
+        Train = TrainConfig(Lora = LoraSpec(Rank = 2, Alpha = 4.0, Dropout = 0.0), LearningRate = 1e-3, MicroBatch = 1, GradAccum = 2,
+                            Epochs = 1, MaxLength = 512, ChunkSize = 16),
+        Eval = (if withEval then EvalConfig(Problems = [| problems |], K = 2, Sampling = SamplingConfig(MaxNewTokens = 4, PromptBudget = 128, BatchSize = 4)) else EvalConfig()))
+
+let private tinyConfig = tinyConfigWith true
 
 [<Tests>]
-let tests = testList "Pipeline" []
+let tests =
+    testList "Pipeline" [
+        testList "config" [
+            test "an unknown key is an error naming it" {
+                let message = Generators.throwsMessage<ConfigException> (fun () -> PipelineConfig.Parse("""{"seed": 1, "rollout": {"temprature": 0.7}}""", "x.json") |> ignore)
+                Expect.stringContains message "temprature" "names the key"
+                Expect.stringContains message "x.json" "names the file"
+            }
+            test "every bad value is listed with its key" {
+                let json = """{"setting": "opd", "recipe": "trd-ish", "problems": "p.jsonl", "student": {"path": "m"},
+                              "rollout": {"top_p": 1.5}, "train": {"grad_accum": 0, "subset": "fails"}, "refine": {"on_empty": "drop"}}"""
+                let message = Generators.throwsMessage<ConfigException> (fun () -> PipelineConfig.Parse(json).Validated("c.json") |> ignore)
+                for part in [ "trd-ish"; "rollout.top_p"; "train.grad_accum"; "train.subset"; "refine.on_empty"; "teacher: OPD needs" ] do
+                    Expect.stringContains message part $"mentions {part}"
+            }
+            test "the recipe names map onto Trd.Core's recipes (clip constant by setting)" {
+                Expect.equal (RecipeNames.Parse("trd", Opd)) Recipes.trd "trd"
+                Expect.equal (RecipeNames.Parse("forward-kl-clip", Opsd)).Clip (PerPosition 0.06) "OPSD clip"
+                Expect.equal (RecipeNames.Parse("forward-kl-clip", Opd)).Clip (PerPosition 0.1) "OPD clip"
+            }
+            test "configs/tiny.json loads and validates" {
+                let c = PipelineConfig.Load(Path.Combine(TestData.repositoryRoot, "configs", "tiny.json"))
+                Expect.isTrue (File.Exists c.Problems) "problems path resolved against the config's directory"
+            }
+        ]
+
+        testList "prompts" [
+            let tokenizer () = TestData.qwen3Tokenizer.Force()
+            test "a refinement prompt over budget shortens y_o, keeps problem and instructions, and says so" {
+                let t = tokenizer ()
+                let builder = PromptBuilder(t, false)
+                let attempt = t.Encode(String.replicate 200 "step, ")
+                let full = builder.Refine("Compute 2 + 2.", attempt, null, 100000)
+                Expect.isNull full.Notice "fits: no notice"
+                let budget = full.Ids.Length - 300
+                let cut = builder.Refine("Compute 2 + 2.", attempt, null, budget)
+                Expect.isLessThanOrEqual cut.Ids.Length budget "within budget"
+                Expect.stringContains cut.UserMessage "Compute 2 + 2." "problem kept"
+                Expect.stringContains cut.UserMessage "Output only the rewritten solution" "instructions kept"
+                Expect.stringContains cut.UserMessage "shortened to fit the prompt budget" "visible notice"
+                Expect.stringContains cut.Notice "attempt" "notice names y_o"
+            }
+            test "under OPSD y* is shortened only once y_o is gone; nothing fits → null" {
+                let t = tokenizer ()
+                let builder = PromptBuilder(t, false)
+                let attempt = t.Encode(String.replicate 50 "try, ")
+                let reference = String.replicate 100 "ref, "
+                let bare = builder.Refine("Q?", [||], "", 100000)
+                let cut = builder.Refine("Q?", attempt, reference, bare.Ids.Length + 90)
+                Expect.isNotNull cut "fits after cutting"
+                Expect.stringContains cut.Notice "attempt shortened to fit the prompt budget: 0 of" "y_o gone"
+                Expect.stringContains cut.Notice "reference solution" "then y*"
+                Expect.isNull (builder.Refine("Q?", attempt, reference, 10)) "the problem and instructions alone are over budget"
+            }
+            test "teacher contexts follow Trd.Core: OPSD vanilla shows y*, refine shows the recorded prompt" {
+                let opsd = Recipe.teacherContext Opsd Recipes.forwardKl
+                Expect.stringContains (PromptBuilder.UserMessage(opsd, "Q", "REF", null)) "REF" "y* shown"
+                let refine = Recipe.teacherContext Opd Recipes.trd
+                Expect.equal (PromptBuilder.UserMessage(refine, "Q", null, "RECORDED")) "RECORDED" "the prompt that generated y_r"
+                Expect.throwsT<ArgumentException> (fun () -> PromptBuilder.UserMessage(opsd, "Q", null, null) |> ignore) "OPSD without y*"
+            }
+        ]
+
+        testSequenced <| testList "end to end" [
+            test "OPD TRD: every stage runs on a tiny Qwen3 with the real tokenizer, and a torn stage resumes to the same corpus" {
+                let dir = tempDir ()
+                let config = tinyConfig dir "opd" "trd"
+                let run = Path.Combine(dir, "run")
+                use pipeline = new TrdPipeline(config, run)
+                pipeline.RunAll(false)
+                let rollouts = Path.Combine(run, "corpus", "rollouts.jsonl")
+                let refinements = Path.Combine(run, "corpus", "refinements.jsonl")
+                Expect.equal (File.ReadAllLines rollouts).Length 4 "one y_o per problem"
+                Expect.equal (File.ReadAllLines refinements).Length 4 "one y_r per problem"
+                let metrics = File.ReadAllLines(Path.Combine(run, "train", "metrics.jsonl"))
+                Expect.equal metrics.Length 2 "⌈4 / 2⌉ optimiser steps logged"
+                Expect.isNonEmpty (Directory.GetFiles(Path.Combine(run, "train", "tensorboard"), "events.out.tfevents.*")) "TensorBoard events"
+                Expect.isTrue (File.Exists(Path.Combine(run, "train", "checkpoints", "latest"))) "checkpoint"
+                Expect.isTrue (File.Exists(Path.Combine(run, "eval", "trained", "summary.json"))) "trained evaluated"
+                Expect.isTrue (File.Exists(Path.Combine(run, "eval", "base", "summary.json"))) "base evaluated"
+                Expect.isTrue (File.Exists(Path.Combine(run, "analysis", "analysis.json"))) "analysis"
+                Expect.isTrue (File.Exists(Path.Combine(run, "corpus", "corpus.parquet"))) "verl export"
+
+                // A run killed mid-write: the last record torn in half, the one before lost.
+                let original = File.ReadAllText rollouts
+                let lines = File.ReadAllLines rollouts
+                File.WriteAllText(rollouts, String.Join("\n", lines[0..1]) + "\n" + lines[2].Substring(0, lines[2].Length / 2))
+                use again = new TrdPipeline(config, run)
+                let written = again.Rollout()
+                Expect.equal written 2 "the torn and the missing record are sampled again"
+                Expect.equal (File.ReadAllText rollouts) original "the same corpus as the uninterrupted run"
+            }
+
+            test "OPSD baselines train along y_o with the student's backbone (adapters off) as teacher" {
+                let dir = tempDir ()
+                let config = tinyConfigWith false dir "opsd" "forward-kl-clip"
+                use pipeline = new TrdPipeline(config, Path.Combine(dir, "run"))
+                pipeline.Rollout() |> ignore
+                let struct (examples, counts) = pipeline.BuildExamples()
+                Expect.equal counts.Rollout 4 "all along y_o"
+                for e in examples do
+                    Expect.equal e.Source "y_o" "baseline trajectory"
+                    let text = pipeline.Student.Tokenizer.Decode(e.TeacherContext)
+                    Expect.stringContains text "reference solution" "OPSD vanilla teacher sees y*"
+                let outcome = pipeline.Train(false)
+                Expect.equal outcome.Steps 2L "steps"
+            }
+        ]
+    ]

@@ -95,6 +95,8 @@ public static class Sampler
     /// </summary>
     public static (Tensor ids, Tensor logProbs) Choose(Tensor logits, SamplingOptions options, Generator? generator)
     {
+        if (options.VocabularyLimit > 0 && options.VocabularyLimit < logits.shape[1])
+            logits = logits.index_fill(-1, arange(options.VocabularyLimit, logits.shape[1], device: logits.device), double.NegativeInfinity); // [rows, V]
         var logProbs = logits.log_softmax(-1);                                                            // [rows, V]
         Tensor ids;
         if (options.Temperature == 0)

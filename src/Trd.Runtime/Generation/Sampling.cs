@@ -28,6 +28,12 @@ public sealed record SamplingOptions
     /// <summary>The seed of the sampling generator: the same seed gives the same samples.</summary>
     public long Seed { get; init; }
 
+    /// <summary>
+    /// Sample only ids below this (0: no limit): the tokenizer's vocabulary size, when the model's output layer is
+    /// padded past it (Qwen3: 151,936 rows for 151,669 ids) and an id there would decode to nothing.
+    /// </summary>
+    public int VocabularyLimit { get; init; }
+
     /// <summary>Throws on values that cannot be sampled with.</summary>
     public void Validate()
     {
@@ -35,6 +41,7 @@ public sealed record SamplingOptions
         if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"TopP must lie in (0, 1], got {TopP}");
         if (MaxNewTokens < 1) throw new ArgumentException($"MaxNewTokens must be ≥ 1, got {MaxNewTokens}");
         if (SamplesPerPrompt < 1) throw new ArgumentException($"SamplesPerPrompt must be ≥ 1, got {SamplesPerPrompt}");
+        if (VocabularyLimit < 0) throw new ArgumentException($"VocabularyLimit must be ≥ 0, got {VocabularyLimit}");
     }
 }
 

@@ -100,12 +100,20 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         register_module("lora_B", null!);
     }
 
+    /// <summary>
+    /// The generator of the adapter's dropout mask; null uses torch's global generator. A trainer sets its own, so
+    /// that a step's masks depend on its seed alone, not on whatever else draws from the global generator.
+    /// </summary>
+    public Generator? DropoutGenerator { get; set; }
+
     /// <summary>x [..., in] → [..., out].</summary>
     public override Tensor forward(Tensor x)
     {
         var y = nn.functional.linear(x, _weight, _bias);                           // [..., out]
         if (_loraA is null || _loraB is null || !AdapterEnabled) return y;
-        var h = training && _dropout > 0 ? nn.functional.dropout(x, _dropout, training: true) : x;
+        var h = !training || _dropout <= 0 ? x
+            : DropoutGenerator is null ? nn.functional.dropout(x, _dropout, training: true)
+            : x * (rand(x.shape, dtype: x.dtype, device: x.device, generator: DropoutGenerator) >= _dropout).to(x.dtype) / (1 - _dropout); // [..., in]
         var update = nn.functional.linear(nn.functional.linear(h, _loraA.Weight), _loraB.Weight); // [..., r] → [..., out]
         return y + update * _scaling;
     }

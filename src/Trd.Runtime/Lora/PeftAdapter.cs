@@ -88,6 +88,7 @@ public static class PeftAdapter
         var weightsPath = Path.Combine(directory, WeightsFileName);
         if (!File.Exists(weightsPath)) throw new CheckpointException(weightsPath, null, "the adapter weights file is missing");
         var file = SafeTensors.Open(weightsPath);
+        foreach (var p in model.parameters()) p.requires_grad = false;   // the base is frozen, as Attach leaves it
         var targets = Targets(model, config).ToList();
         var expected = targets.SelectMany(t => new[] { $"{KeyPrefix}{t.path}.lora_A.weight", $"{KeyPrefix}{t.path}.lora_B.weight" }).ToHashSet(StringComparer.Ordinal);
         var missing = expected.Where(k => !file.Contains(k)).Order(StringComparer.Ordinal).ToList();

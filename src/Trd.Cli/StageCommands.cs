@@ -1,0 +1,41 @@
+using System.CommandLine;
+using Trd.Runtime.Logging;
+using Trd.Runtime.Pipeline;
+
+namespace Trd.Cli;
+
+/// <summary>rollout, refine, train, eval, analyze and run: one pipeline stage each (run: all of them).</summary>
+static class StageCommands
+{
+    static readonly Option<FileInfo?> ConfigOption = new("--config", "-c") { Description = "The run's JSON config (see configs/tiny.json). Optional when --out already holds a run: its config.json is used." };
+    static readonly Option<DirectoryInfo> OutOption = new("--out", "-o") { Description = "The run directory (created if missing).", Required = true };
+    static readonly Option<bool> ResumeOption = new("--resume") { Description = "Continue a stopped run: training restarts from its newest checkpoint (generation stages always skip finished problems)." };
+
+    public static IEnumerable<Command> All()
+    {
+        yield return Stage("rollout", "Stage 1: the student samples one rollout y_o per problem.", (p, _) => p.Rollout());
+        yield return Stage("refine", "Stage 2: the teacher rewrites each y_o into y_r (OPD: separate teacher; OPSD: the student's backbone given y*).", (p, _) => p.Refine());
+        yield return Stage("train", "Stage 3: distil the student along y_o or y_r with the config's recipe.", (p, resume) => p.Train(resume));
+        yield return Stage("eval", "Evaluate the base and trained students: Avg@K, Pass@K, pass@k curves, difficulty buckets.", (p, _) => p.Evaluate());
+        yield return Stage("analyze", "Corpus analysis: lengths and accuracy of y*, y_o, y_r, their joint outcome; verl parquet export.", (p, _) => p.Analyze());
+        yield return Stage("run", "Every stage in order, from one config.", (p, resume) => p.RunAll(resume), isRun: true);
+    }
+
+    static Command Stage(string name, string description, Action<TrdPipeline, bool> action, bool isRun = false)
+    {
+        var command = new Command(name, description) { ConfigOption, OutOption };
+        if (name is "train" or "run") command.Add(ResumeOption);
+        command.SetAction(parse => Cli.Guard(() =>
+        {
+            var output = parse.GetRequiredValue(OutOption).FullName;
+            var resume = parse.GetValue(ResumeOption);
+            var config = RunDirectory.Prepare(output, parse.GetValue(ConfigOption)?.FullName, $"trd {name}", mustBeFresh: isRun && !resume);
+            using var log = RunDirectory.OpenLog(output);
+            var progress = new ConsoleProgressSink();
+            using var pipeline = new TrdPipeline(config, output, line => { Console.Error.WriteLine(line); log.WriteLine($"[{DateTime.UtcNow:O}] {line}"); }, progress);
+            action(pipeline, resume);
+            Console.Error.WriteLine($"{name}: done → {output}");
+        }));
+        return command;
+    }
+}

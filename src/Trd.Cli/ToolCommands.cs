@@ -1,0 +1,67 @@
+using System.CommandLine;
+using Trd.Runtime;
+using Trd.Runtime.Generation;
+using Trd.Runtime.Models;
+using Trd.Runtime.Pipeline;
+using Trd.Runtime.Tokenization;
+
+namespace Trd.Cli;
+
+/// <summary>tokenize and generate: look inside a model directory.</summary>
+static class ToolCommands
+{
+    public static Command Tokenize()
+    {
+        var model = new Option<DirectoryInfo>("--model", "-m") { Description = "A model directory holding tokenizer.json.", Required = true };
+        var idsOnly = new Option<bool>("--ids-only") { Description = "Print only the ids, whitespace-separated." };
+        var text = new Argument<string>("TEXT") { Description = "The text to encode." };
+        var command = new Command("tokenize", "The token ids and pieces of TEXT under a model directory's tokenizer.") { model, idsOnly, text };
+        command.SetAction(parse => Cli.Guard(() =>
+        {
+            var tokenizer = Qwen3Tokenizer.FromDirectory(parse.GetRequiredValue(model).FullName);
+            var ids = tokenizer.Encode(parse.GetRequiredValue(text));
+            if (parse.GetValue(idsOnly)) { Console.WriteLine(string.Join(' ', ids)); return; }
+            foreach (var id in ids)
+                Console.WriteLine($"{id}\t{System.Text.Json.JsonSerializer.Serialize(tokenizer.Decode(new[] { id }))}");
+            Console.Error.WriteLine($"{ids.Length} tokens");
+        }));
+        return command;
+    }
+
+    public static Command Generate()
+    {
+        var model = new Option<DirectoryInfo>("--model", "-m") { Description = "A Hugging Face Qwen3 model directory.", Required = true };
+        var prompt = new Argument<string>("PROMPT") { Description = "The user message (chat-templated unless --raw)." };
+        var raw = new Option<bool>("--raw") { Description = "Continue PROMPT as plain text, without the chat template." };
+        var samples = new Option<int>("--samples", "-n") { Description = "Samples to draw.", DefaultValueFactory = _ => 1 };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "Response budget in tokens.", DefaultValueFactory = _ => 256 };
+        var temperature = new Option<double>("--temperature", "-t") { Description = "Sampling temperature (0: greedy).", DefaultValueFactory = _ => 0.6 };
+        var topP = new Option<double>("--top-p") { Description = "Nucleus mass.", DefaultValueFactory = _ => 0.95 };
+        var topK = new Option<int>("--top-k") { Description = "Top-k (0: off).", DefaultValueFactory = _ => 20 };
+        var seed = new Option<long>("--seed") { Description = "Sampling seed.", DefaultValueFactory = _ => 0 };
+        var thinking = new Option<bool>("--thinking") { Description = "Qwen3 thinking mode in the chat template." };
+        var device = new Option<string?>("--device") { Description = "Torch device (cpu, cuda, cuda:1); default: TRD_DEVICE or the best available." };
+        var command = new Command("generate", "Sample responses from a model directory.") { model, prompt, raw, samples, maxNew, temperature, topP, topK, seed, thinking, device };
+        command.SetAction(parse => Cli.Guard(() =>
+        {
+            var on = parse.GetValue(device) is { } d ? Devices.Parse(d) : Devices.Default;
+            var loaded = ModelStore.Load(parse.GetRequiredValue(model).FullName, on);
+            using var _ = loaded.Model;
+            var text = parse.GetRequiredValue(prompt);
+            var ids = parse.GetValue(raw) ? loaded.Tokenizer.Encode(text)
+                : new PromptBuilder(loaded.Tokenizer, parse.GetValue(thinking)).Encode(text);
+            var options = new SamplingOptions
+            {
+                Temperature = parse.GetValue(temperature), TopP = parse.GetValue(topP), TopK = parse.GetValue(topK),
+                MaxNewTokens = parse.GetValue(maxNew), SamplesPerPrompt = parse.GetValue(samples), Seed = parse.GetValue(seed),
+                StopTokenIds = loaded.Tokenizer.StopIds, VocabularyLimit = loaded.Tokenizer.VocabularySize,
+            };
+            foreach (var (s, i) in Sampler.Generate(loaded.Model, new[] { ids }, options).Select((s, i) => (s, i)))
+            {
+                if (options.SamplesPerPrompt > 1) Console.WriteLine($"--- sample {i + 1}{(s.Truncated ? " (truncated)" : "")}");
+                Console.WriteLine(loaded.Tokenizer.Decode(s.Tokens, skipSpecialTokens: true));
+            }
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,68 @@
+namespace Trd.Runtime.Data;
+
+/// <summary>
+/// The corpus of a run: one record per problem and stage, in <c>rollouts.jsonl</c> and <c>refinements.jsonl</c>
+/// (append-only, a batch at a time, flushed to disk; see <see cref="RecordFile"/>). Opening repairs a torn tail left by
+/// a killed run (reported in <see cref="Repairs"/>); a duplicate id or a bad line elsewhere is a
+/// <see cref="CorpusException"/>. Stages skip <see cref="CompletedIds"/>, so a rerun resumes.
+/// </summary>
+public sealed class CorpusStore
+{
+    /// <summary>Stage names (and file stems).</summary>
+    public const string RolloutsStage = "rollouts", RefinementsStage = "refinements";
+
+    readonly List<string> _repairs = new();
+
+    CorpusStore(string directory) => Directory = directory;
+
+    /// <summary>The corpus directory.</summary>
+    public string Directory { get; }
+
+    /// <summary>What opening repaired (torn final lines removed), for the caller to report.</summary>
+    public IReadOnlyList<string> Repairs => _repairs;
+
+    /// <summary>Opens (creating) a corpus directory and repairs torn tails.</summary>
+    public static CorpusStore Open(string directory)
+    {
+        System.IO.Directory.CreateDirectory(directory);
+        var store = new CorpusStore(directory);
+        store.ReadRollouts();
+        store.ReadRefinements();
+        return store;
+    }
+
+    /// <summary>The file of a stage.</summary>
+    public string PathOf(string stage) => Path.Combine(Directory, stage + ".jsonl");
+
+    /// <summary>Stage 1's records, in file order.</summary>
+    public IReadOnlyList<RolloutRecord> ReadRollouts() => Checked(RolloutsStage, RecordFile.Read<RolloutRecord>(PathOf(RolloutsStage), _repairs.Add), r => r.Id);
+
+    /// <summary>Stage 2's records, in file order.</summary>
+    public IReadOnlyList<RefinementRecord> ReadRefinements() => Checked(RefinementsStage, RecordFile.Read<RefinementRecord>(PathOf(RefinementsStage), _repairs.Add), r => r.Id);
+
+    /// <summary>The ids a stage has written.</summary>
+    public HashSet<string> CompletedIds(string stage) => stage switch
+    {
+        RolloutsStage => ReadRollouts().Select(r => r.Id).ToHashSet(StringComparer.Ordinal),
+        RefinementsStage => ReadRefinements().Select(r => r.Id).ToHashSet(StringComparer.Ordinal),
+        _ => throw new ArgumentException($"unknown stage '{stage}' (expected '{RolloutsStage}' or '{RefinementsStage}')", nameof(stage)),
+    };
+
+    /// <summary>Appends a batch of stage-1 records.</summary>
+    public void AppendRollouts(IEnumerable<RolloutRecord> records) => RecordFile.Append(PathOf(RolloutsStage), records);
+
+    /// <summary>Appends a batch of stage-2 records.</summary>
+    public void AppendRefinements(IEnumerable<RefinementRecord> records) => RecordFile.Append(PathOf(RefinementsStage), records);
+
+    IReadOnlyList<T> Checked<T>(string stage, IReadOnlyList<T> records, Func<T, string> id)
+    {
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < records.Count; i++)
+        {
+            if (seen.TryGetValue(id(records[i]), out var first))
+                throw new CorpusException($"{PathOf(stage)}: id '{id(records[i])}' is recorded twice (records {first + 1} and {i + 1})");
+            seen[id(records[i])] = i;
+        }
+        return records;
+    }
+}

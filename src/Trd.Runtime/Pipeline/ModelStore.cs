@@ -1,0 +1,81 @@
+using Trd.Runtime.Checkpoints;
+using Trd.Runtime.Models;
+using Trd.Runtime.Tokenization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Trd.Runtime.Pipeline;
+
+/// <summary>A model with its tokenizer, loaded from a Hugging Face directory.</summary>
+/// <param name="Directory">Where it was loaded from.</param>
+/// <param name="Model">The weights.</param>
+/// <param name="Tokenizer">Its tokenizer.</param>
+public sealed record LoadedModel(string Directory, Qwen3ForCausalLM Model, ITokenizer Tokenizer);
+
+/// <summary>Turns <see cref="ModelSpec"/>s into model directories and loads them.</summary>
+public static class ModelStore
+{
+    /// <summary>
+    /// The directory of a spec: its <see cref="ModelSpec.Path"/>, or for a random spec <c>runDirectory/models/name</c>,
+    /// written on first use (config.json, model.safetensors, tokenizer.json) and reused after — the same spec and seed
+    /// always give the same weights, so a resumed run finds what it started with.
+    /// </summary>
+    public static string Materialise(ModelSpec spec, string runDirectory, string name)
+    {
+        if (spec.Path is { } path)
+        {
+            if (!File.Exists(Path.Combine(path, "config.json")))
+                throw new ConfigException($"{name}.path: '{path}' holds no config.json (expected a Hugging Face model directory)");
+            return path;
+        }
+        var random = spec.Random ?? throw new ConfigException($"{name}: give 'path' or 'random'");
+        var directory = Path.Combine(runDirectory, "models", name);
+        if (File.Exists(Path.Combine(directory, "config.json"))) return directory;
+
+        var temporary = directory + $".{Guid.NewGuid():N}.tmp";
+        Directory.CreateDirectory(temporary);
+        try
+        {
+            if (spec.Tokenizer == "small") SmallTokenizer.Write(temporary);
+            else
+            {
+                var source = Path.Combine(spec.Tokenizer!, "tokenizer.json");
+                if (!File.Exists(source)) throw new ConfigException($"{name}.tokenizer: '{spec.Tokenizer}' holds no tokenizer.json");
+                File.Copy(source, Path.Combine(temporary, "tokenizer.json"));
+            }
+            var tokenizer = Qwen3Tokenizer.FromDirectory(temporary);
+            var vocabulary = (tokenizer.VocabularySize + 63) / 64 * 64;     // padded like Qwen3's embedding
+            var config = Qwen3Config.Tiny(vocabSize: vocabulary, hiddenSize: random.HiddenSize, numHiddenLayers: random.Layers,
+                numAttentionHeads: random.Heads, numKeyValueHeads: random.KvHeads, headDim: random.HeadDim,
+                intermediateSize: random.IntermediateSize, maxPositionEmbeddings: random.MaxPositions,
+                eosTokenIds: new long[] { tokenizer.EndOfTurnId, tokenizer.EndOfTextId });
+            using var model = new Qwen3ForCausalLM(config, CPU, ScalarType.Float32);
+            model.InitialiseRandom(random.Seed, random.Std);
+            Qwen3Checkpoint.Save(model, temporary);
+            Directory.CreateDirectory(Path.GetDirectoryName(directory)!);
+            Directory.Move(temporary, directory);
+        }
+        catch
+        {
+            try { Directory.Delete(temporary, recursive: true); } catch (IOException) { }
+            throw;
+        }
+        return directory;
+    }
+
+    /// <summary>Loads a model directory on a device, float32 unless the spec or the device asks for bfloat16.</summary>
+    public static LoadedModel Load(string directory, Device device, string? dtype = null)
+    {
+        var scalar = dtype switch
+        {
+            "bfloat16" => ScalarType.BFloat16,
+            "float32" => ScalarType.Float32,
+            _ => Devices.PrefersBFloat16(device) ? ScalarType.BFloat16 : ScalarType.Float32,
+        };
+        var model = Qwen3Checkpoint.Load(directory, device, scalar);
+        var tokenizer = Qwen3Tokenizer.FromDirectory(directory);
+        if (tokenizer.VocabularySize > model.Config.VocabSize)
+            throw new ConfigException($"{directory}: the tokenizer has {tokenizer.VocabularySize} ids but the model's vocabulary is {model.Config.VocabSize}");
+        return new LoadedModel(directory, model, tokenizer);
+    }
+}

@@ -1,0 +1,310 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Trd.Core;
+
+namespace Trd.Runtime.Pipeline;
+
+/// <summary>
+/// Everything one pipeline run needs, read from a JSON config (snake_case keys; see configs/tiny.json). Unknown keys
+/// are errors naming the key, so a typo never silently falls back to a default. Relative paths are resolved against
+/// the config file's directory.
+/// </summary>
+public sealed record PipelineConfig
+{
+    /// <summary>The run's seed: data order, sampling and LoRA initialisation derive from it.</summary>
+    public long Seed { get; init; } = 1;
+    /// <summary>"opd" (a separate teacher) or "opsd" (the student's own backbone, given y*).</summary>
+    public string Setting { get; init; } = "opd";
+    /// <summary>"trd", "forward-kl", "forward-kl-clip", "reverse-kl" or "reverse-kl-topk" (Table 13).</summary>
+    public string Recipe { get; init; } = "trd";
+    /// <summary>Torch device ("cpu", "cuda", "cuda:1"); null: <see cref="Devices.Default"/>.</summary>
+    public string? Device { get; init; }
+    /// <summary>Qwen3's thinking mode in every chat-templated context (false appends an empty think block).</summary>
+    public bool EnableThinking { get; init; }
+    /// <summary>The student model.</summary>
+    public ModelSpec Student { get; init; } = new();
+    /// <summary>The OPD teacher (required under OPD, ignored under OPSD).</summary>
+    public ModelSpec? Teacher { get; init; }
+    /// <summary>The training problem set (JSONL or parquet; DeepScaleR or verl layout).</summary>
+    public string Problems { get; init; } = "";
+    /// <summary>Stage 1.</summary>
+    public SamplingConfig Rollout { get; init; } = new();
+    /// <summary>Stage 2.</summary>
+    public RefineConfig Refine { get; init; } = new();
+    /// <summary>Stage 3.</summary>
+    public TrainConfig Train { get; init; } = new();
+    /// <summary>Evaluation.</summary>
+    public EvalConfig Eval { get; init; } = new();
+
+    /// <summary>The recipe value this config names, under its setting.</summary>
+    public Recipe ResolveRecipe() => RecipeNames.Parse(Recipe, ResolveSetting());
+
+    /// <summary>The setting this config names.</summary>
+    public Setting ResolveSetting() => Setting.ToLowerInvariant() switch
+    {
+        "opd" => Trd.Core.Setting.Opd,
+        "opsd" => Trd.Core.Setting.Opsd,
+        _ => throw new ConfigException($"setting: unknown value '{Setting}' (expected 'opd' or 'opsd')"),
+    };
+
+    static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    /// <summary>Reads a config file, resolving relative paths against its directory, and validates it.</summary>
+    public static PipelineConfig Load(string path)
+    {
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigException($"{path}: cannot read the config: {e.Message}"); }
+        return Parse(text, path).ResolvePaths(Path.GetDirectoryName(Path.GetFullPath(path))!).Validated(path);
+    }
+
+    /// <summary>Parses config JSON (paths left as written); <paramref name="source"/> names it in errors.</summary>
+    public static PipelineConfig Parse(string json, string source = "config")
+    {
+        try { return JsonSerializer.Deserialize<PipelineConfig>(json, Json) ?? throw new ConfigException($"{source}: the config is null"); }
+        catch (JsonException e) { throw new ConfigException($"{source}: {e.Message}"); }
+    }
+
+    /// <summary>The config as JSON (what the run manifest records).</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>The config with every relative path made absolute against <paramref name="baseDirectory"/>.</summary>
+    public PipelineConfig ResolvePaths(string baseDirectory)
+    {
+        string? R(string? p) => string.IsNullOrEmpty(p) ? p : Path.GetFullPath(p, baseDirectory);
+        return this with
+        {
+            Problems = R(Problems)!,
+            Student = Student with { Path = R(Student.Path), Tokenizer = Student.Tokenizer is "small" ? "small" : R(Student.Tokenizer) },
+            Teacher = Teacher is null ? null : Teacher with { Path = R(Teacher.Path), Tokenizer = Teacher.Tokenizer is "small" ? "small" : R(Teacher.Tokenizer) },
+            Eval = Eval with { Problems = Eval.Problems.Select(p => R(p)!).ToArray() },
+        };
+    }
+
+    /// <summary>Throws a <see cref="ConfigException"/> listing every problem, or returns the config.</summary>
+    public PipelineConfig Validated(string source = "config")
+    {
+        var problems = new List<string>();
+        void Check(bool ok, string message) { if (!ok) problems.Add(message); }
+        Setting setting = Trd.Core.Setting.Opd;
+        try { setting = ResolveSetting(); } catch (ConfigException e) { problems.Add(e.Message); }
+        try { Trd.Core.RecipeModule.Validate(ResolveRecipe()); } catch (Exception e) when (e is ConfigException or ArgumentException) { problems.Add(e.Message); }
+        Check(!string.IsNullOrEmpty(Problems), "problems: no training problem file given");
+        problems.AddRange(Student.Errors("student"));
+        if (setting == Trd.Core.Setting.Opd)
+        {
+            if (Teacher is null) problems.Add("teacher: OPD needs a separate teacher model");
+            else problems.AddRange(Teacher.Errors("teacher"));
+        }
+        problems.AddRange(Rollout.Errors("rollout"));
+        problems.AddRange(Refine.Errors("refine"));
+        problems.AddRange(Train.Errors("train"));
+        problems.AddRange(Eval.Errors("eval"));
+        if (problems.Count > 0) throw new ConfigException($"{source}: {string.Join("; ", problems)}");
+        return this;
+    }
+}
+
+/// <summary>The five methods' config names.</summary>
+public static class RecipeNames
+{
+    /// <summary>The names, in the paper's order.</summary>
+    public static readonly IReadOnlyList<string> All = new[] { "forward-kl", "forward-kl-clip", "reverse-kl", "reverse-kl-topk", "trd" };
+
+    /// <summary>The recipe a config name denotes (the clip constant depends on the setting).</summary>
+    public static Recipe Parse(string name, Setting setting) => name.ToLowerInvariant() switch
+    {
+        "forward-kl" => Recipes.ForwardKl,
+        "forward-kl-clip" => Recipes.ForwardKlClip(setting),
+        "reverse-kl" => Recipes.ReverseKl,
+        "reverse-kl-topk" => Recipes.ReverseKlTopK,
+        "trd" => Recipes.Trd,
+        _ => throw new ConfigException($"recipe: unknown value '{name}' (expected one of {string.Join(", ", All)})"),
+    };
+}
+
+/// <summary>A model: a Hugging Face directory (config.json, safetensors, tokenizer.json), or a random tiny Qwen3.</summary>
+public sealed record ModelSpec
+{
+    /// <summary>A model directory. Exclusive with <see cref="Random"/>.</summary>
+    public string? Path { get; init; }
+    /// <summary>A random Qwen3 of this shape, written into the run directory on first use. Exclusive with <see cref="Path"/>.</summary>
+    public TinyModelSpec? Random { get; init; }
+    /// <summary>For random models: "small" (the built-in small byte-level vocabulary) or a directory holding tokenizer.json.</summary>
+    public string? Tokenizer { get; init; }
+    /// <summary>"float32" or "bfloat16"; null: the checkpoint's own dtype (bf16 only where the device supports it).</summary>
+    public string? Dtype { get; init; }
+
+    internal IEnumerable<string> Errors(string name)
+    {
+        if ((Path is null) == (Random is null)) yield return $"{name}: give exactly one of 'path' and 'random'";
+        if (Random is not null && string.IsNullOrEmpty(Tokenizer)) yield return $"{name}.tokenizer: a random model needs a tokenizer ('small' or a directory with tokenizer.json)";
+        if (Dtype is not (null or "float32" or "bfloat16")) yield return $"{name}.dtype: expected 'float32' or 'bfloat16', got '{Dtype}'";
+    }
+}
+
+/// <summary>The shape of a random tiny Qwen3 (the vocabulary comes from its tokenizer).</summary>
+public sealed record TinyModelSpec
+{
+    /// <summary>hidden_size.</summary>
+    public int HiddenSize { get; init; } = 32;
+    /// <summary>num_hidden_layers.</summary>
+    public int Layers { get; init; } = 2;
+    /// <summary>num_attention_heads.</summary>
+    public int Heads { get; init; } = 4;
+    /// <summary>num_key_value_heads.</summary>
+    public int KvHeads { get; init; } = 2;
+    /// <summary>head_dim.</summary>
+    public int HeadDim { get; init; } = 8;
+    /// <summary>intermediate_size.</summary>
+    public int IntermediateSize { get; init; } = 64;
+    /// <summary>max_position_embeddings.</summary>
+    public int MaxPositions { get; init; } = 2048;
+    /// <summary>The seed of its weights.</summary>
+    public long Seed { get; init; } = 1;
+    /// <summary>The standard deviation of its weights.</summary>
+    public double Std { get; init; } = 0.02;
+}
+
+/// <summary>Sampling settings of a generation stage (defaults: the paper's T = 0.6, top-p 0.95; top-k 20).</summary>
+public record SamplingConfig
+{
+    /// <summary>Sampling temperature (0: greedy).</summary>
+    public double Temperature { get; init; } = 0.6;
+    /// <summary>Nucleus mass.</summary>
+    public double TopP { get; init; } = 0.95;
+    /// <summary>Top-k (0: off).</summary>
+    public int TopK { get; init; } = 20;
+    /// <summary>The response budget in tokens; a response that reaches it is marked truncated.</summary>
+    public int MaxNewTokens { get; init; } = 1024;
+    /// <summary>The prompt budget in tokens.</summary>
+    public int PromptBudget { get; init; } = 2048;
+    /// <summary>Problems sampled together; also the unit of resumption (a batch is redone whole if any record is missing).</summary>
+    public int BatchSize { get; init; } = 8;
+
+    internal IEnumerable<string> Errors(string name)
+    {
+        if (!(Temperature >= 0)) yield return $"{name}.temperature: must be ≥ 0, got {Temperature}";
+        if (!(TopP > 0 && TopP <= 1)) yield return $"{name}.top_p: must lie in (0, 1], got {TopP}";
+        if (TopK < 0) yield return $"{name}.top_k: must be ≥ 0, got {TopK}";
+        if (MaxNewTokens < 1) yield return $"{name}.max_new_tokens: must be ≥ 1, got {MaxNewTokens}";
+        if (PromptBudget < 1) yield return $"{name}.prompt_budget: must be ≥ 1, got {PromptBudget}";
+        if (BatchSize < 1) yield return $"{name}.batch_size: must be ≥ 1, got {BatchSize}";
+    }
+}
+
+/// <summary>Stage 2's sampling plus the policy for empty and truncated rewrites.</summary>
+public sealed record RefineConfig : SamplingConfig
+{
+    /// <summary>An empty rewrite: "skip" (not trained on, counted) or "rollout" (train on y_o instead, counted).</summary>
+    public string OnEmpty { get; init; } = "skip";
+    /// <summary>A rewrite that hit the budget: "skip", "rollout" or "keep" (train on the truncated y_r, counted).</summary>
+    public string OnTruncated { get; init; } = "skip";
+
+    internal new IEnumerable<string> Errors(string name)
+    {
+        foreach (var p in base.Errors(name)) yield return p;
+        if (OnEmpty is not ("skip" or "rollout")) yield return $"{name}.on_empty: expected 'skip' or 'rollout', got '{OnEmpty}'";
+        if (OnTruncated is not ("skip" or "rollout" or "keep")) yield return $"{name}.on_truncated: expected 'skip', 'rollout' or 'keep', got '{OnTruncated}'";
+    }
+}
+
+/// <summary>LoRA settings (paper: rank 64, α 128, dropout 0.05, all attention and MLP projections).</summary>
+public sealed record LoraSpec
+{
+    /// <summary>r.</summary>
+    public int Rank { get; init; } = 64;
+    /// <summary>α.</summary>
+    public double Alpha { get; init; } = 128;
+    /// <summary>Dropout on the adapter input.</summary>
+    public double Dropout { get; init; } = 0.05;
+}
+
+/// <summary>Stage 3 (paper App. C.8 defaults).</summary>
+public sealed record TrainConfig
+{
+    /// <summary>LoRA adapters; null: full fine-tuning.</summary>
+    public LoraSpec? Lora { get; init; } = new();
+    /// <summary>Peak learning rate.</summary>
+    public double LearningRate { get; init; } = 5e-6;
+    /// <summary>Share of the optimiser steps spent in linear warmup.</summary>
+    public double WarmupRatio { get; init; } = 0.1;
+    /// <summary>The cosine decay's floor as a share of the peak.</summary>
+    public double FloorRatio { get; init; } = 0.1;
+    /// <summary>AdamW β1.</summary>
+    public double Beta1 { get; init; } = 0.9;
+    /// <summary>AdamW β2.</summary>
+    public double Beta2 { get; init; } = 0.999;
+    /// <summary>AdamW ε.</summary>
+    public double Epsilon { get; init; } = 1e-8;
+    /// <summary>AdamW decoupled weight decay.</summary>
+    public double WeightDecay { get; init; } = 0.005;
+    /// <summary>The global gradient-norm clip (0: off).</summary>
+    public double GradClip { get; init; } = 1.0;
+    /// <summary>Sequences per forward pass.</summary>
+    public int MicroBatch { get; init; } = 1;
+    /// <summary>Micro-batches per optimiser step; the loss is normalised by the step's global token count.</summary>
+    public int GradAccum { get; init; } = 16;
+    /// <summary>Passes over the training corpus.</summary>
+    public int Epochs { get; init; } = 1;
+    /// <summary>Longest context + trajectory in tokens; longer trajectories are cut at the end (counted).</summary>
+    public int MaxLength { get; init; } = 4096;
+    /// <summary>Write a checkpoint every this many optimiser steps (and always at the end).</summary>
+    public int SaveEvery { get; init; } = 1;
+    /// <summary>Training subset (App. B.3): "all", "fail", "succ" or "fail-to-succ".</summary>
+    public string Subset { get; init; } = "all";
+    /// <summary>Positions per chunk of the fused full-vocabulary objective (paper: 512).</summary>
+    public int ChunkSize { get; init; } = 512;
+    /// <summary>Write TensorBoard event files beside the JSONL metrics log.</summary>
+    public bool Tensorboard { get; init; } = true;
+
+    internal IEnumerable<string> Errors(string name)
+    {
+        if (Lora is { } l && (l.Rank < 1 || !(l.Alpha > 0) || !(l.Dropout >= 0 && l.Dropout < 1)))
+            yield return $"{name}.lora: rank ≥ 1, alpha > 0 and dropout in [0, 1) expected, got rank {l.Rank}, alpha {l.Alpha}, dropout {l.Dropout}";
+        if (!(LearningRate > 0)) yield return $"{name}.learning_rate: must be > 0, got {LearningRate}";
+        if (!(WarmupRatio >= 0 && WarmupRatio < 1)) yield return $"{name}.warmup_ratio: must lie in [0, 1), got {WarmupRatio}";
+        if (!(FloorRatio >= 0 && FloorRatio <= 1)) yield return $"{name}.floor_ratio: must lie in [0, 1], got {FloorRatio}";
+        if (!(Beta1 >= 0 && Beta1 < 1) || !(Beta2 >= 0 && Beta2 < 1)) yield return $"{name}.beta1/beta2: must lie in [0, 1), got {Beta1}, {Beta2}";
+        if (!(Epsilon > 0)) yield return $"{name}.epsilon: must be > 0, got {Epsilon}";
+        if (!(WeightDecay >= 0)) yield return $"{name}.weight_decay: must be ≥ 0, got {WeightDecay}";
+        if (!(GradClip >= 0)) yield return $"{name}.grad_clip: must be ≥ 0, got {GradClip}";
+        if (MicroBatch < 1) yield return $"{name}.micro_batch: must be ≥ 1, got {MicroBatch}";
+        if (GradAccum < 1) yield return $"{name}.grad_accum: must be ≥ 1, got {GradAccum}";
+        if (Epochs < 1) yield return $"{name}.epochs: must be ≥ 1, got {Epochs}";
+        if (MaxLength < 2) yield return $"{name}.max_length: must be ≥ 2, got {MaxLength}";
+        if (SaveEvery < 1) yield return $"{name}.save_every: must be ≥ 1, got {SaveEvery}";
+        if (ChunkSize < 1) yield return $"{name}.chunk_size: must be ≥ 1, got {ChunkSize}";
+        if (Subset is not ("all" or "fail" or "succ" or "fail-to-succ")) yield return $"{name}.subset: expected 'all', 'fail', 'succ' or 'fail-to-succ', got '{Subset}'";
+    }
+}
+
+/// <summary>Evaluation: K samples per problem on each problem file (paper: K = 16, T = 0.6, top-p 0.95).</summary>
+public sealed record EvalConfig
+{
+    /// <summary>Problem files; each is one dataset, named by its file name.</summary>
+    public string[] Problems { get; init; } = Array.Empty<string>();
+    /// <summary>Samples per problem.</summary>
+    public int K { get; init; } = 16;
+    /// <summary>Sampling settings of the evaluation.</summary>
+    public SamplingConfig Sampling { get; init; } = new();
+    /// <summary>Also evaluate the untrained student (its pass counts define the difficulty buckets).</summary>
+    public bool Base { get; init; } = true;
+
+    internal IEnumerable<string> Errors(string name)
+    {
+        if (K < 1) yield return $"{name}.k: must be ≥ 1, got {K}";
+        foreach (var p in Sampling.Errors($"{name}.sampling")) yield return p;
+    }
+}
+
+/// <summary>A config that cannot be used, with every reason, naming the file and key.</summary>
+public sealed class ConfigException(string message) : Exception(message);

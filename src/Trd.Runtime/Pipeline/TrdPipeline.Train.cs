@@ -1,0 +1,160 @@
+using Trd.Core;
+using Trd.Runtime.Data;
+using Trd.Runtime.Logging;
+using Trd.Runtime.Models;
+using Trd.Runtime.Training;
+
+namespace Trd.Runtime.Pipeline;
+
+/// <summary>How the corpus became training sequences: what was used, what was skipped and why.</summary>
+public sealed record ExampleCounts
+{
+    /// <summary>Records in the corpus.</summary>
+    public int Records { get; init; }
+    /// <summary>Removed by the subset filter.</summary>
+    public int FilteredOut { get; init; }
+    /// <summary>Trained along y_r.</summary>
+    public int Refined { get; init; }
+    /// <summary>Trained along y_o.</summary>
+    public int Rollout { get; init; }
+    /// <summary>y_r empty, by policy skipped or replaced by y_o.</summary>
+    public int Empty { get; init; }
+    /// <summary>y_r truncated, by policy skipped, replaced by y_o or kept.</summary>
+    public int Truncated { get; init; }
+    /// <summary>Refinement prompt over budget (skipped or replaced by y_o, as empty rewrites are).</summary>
+    public int PromptOverBudget { get; init; }
+    /// <summary>Skipped in all.</summary>
+    public int Skipped { get; init; }
+}
+
+public sealed partial class TrdPipeline
+{
+    /// <summary>
+    /// The training sequences of the corpus under the recipe (stage 3's input): baselines along y_o with the
+    /// vanilla teacher context; TRD along y_r with the refinement context (Trd.Core's <c>Recipe.TeacherContext</c>).
+    /// Empty, truncated and over-budget rewrites follow refine.on_empty / refine.on_truncated; every choice is counted.
+    /// </summary>
+    public (IReadOnlyList<TrainExample> Examples, ExampleCounts Counts) BuildExamples()
+    {
+        var store = CorpusStore.Open(CorpusDirectory);
+        var rollouts = store.ReadRollouts();
+        if (rollouts.Count == 0) throw new InvalidOperationException($"{CorpusDirectory}: no rollouts; run the rollout stage first");
+        var refinements = store.ReadRefinements().ToDictionary(r => r.Id);
+        var needsRefinement = Recipe.Trajectory == Trajectory.Refined || Config.Train.Subset == "fail-to-succ";
+        if (needsRefinement && rollouts.FirstOrDefault(r => !refinements.ContainsKey(r.Id)) is { } unrefined)
+            throw new InvalidOperationException($"{CorpusDirectory}: problem {unrefined.Id} has no refinement; run the refine stage first");
+
+        var outcomes = rollouts.Select(r => new TrajectoryOutcome(r.Id, r.YOCorrect, refinements.TryGetValue(r.Id, out var f) && f.YRCorrect)).ToArray();
+        var keep = CorpusAnalysis.Select(CorpusAnalysis.ParseFilter(Config.Train.Subset), outcomes).ToHashSet();
+        var tokenizer = Student.Tokenizer;
+        var builder = Builder;
+        var vanilla = RecipeModule.TeacherContext(Setting, Recipe.WithTeacherPrompt(TeacherPrompt.Vanilla).WithTrajectory(Trajectory.Rollout));
+        var teacherParts = RecipeModule.TeacherContext(Setting, Recipe);
+        var examples = new List<TrainExample>();
+        int empty = 0, truncated = 0, overBudget = 0, skipped = 0, refined = 0, rollout = 0;
+        foreach (var r in rollouts)
+        {
+            if (!keep.Contains(r.Id)) continue;
+            var student = builder.Encode(Prompts.Initial(r.Question));
+            TrainExample AlongRollout() =>
+                new(r.Id, student, builder.Encode(PromptBuilder.UserMessage(vanilla, r.Question, r.Solution, null)), r.YOTokens, r.YOCorrect, "y_o");
+            if (Recipe.Trajectory == Trajectory.Rollout) { examples.Add(AlongRollout()); rollout++; continue; }
+
+            var f = refinements[r.Id];
+            var policy = f.Status switch
+            {
+                "ok" => "use",
+                "empty" => Count(ref empty, Config.Refine.OnEmpty),
+                "prompt-over-budget" => Count(ref overBudget, Config.Refine.OnEmpty),
+                "truncated" => Count(ref truncated, Config.Refine.OnTruncated) is "keep" ? "use" : Config.Refine.OnTruncated,
+                _ => throw new InvalidOperationException($"{CorpusDirectory}: refinement of {r.Id} has an unknown status '{f.Status}'"),
+            };
+            switch (policy)
+            {
+                case "use":
+                    examples.Add(new TrainExample(r.Id, student, builder.Encode(PromptBuilder.UserMessage(teacherParts, r.Question, r.Solution, f.Prompt)),
+                        f.YRTokens, r.YOCorrect, "y_r"));
+                    refined++;
+                    break;
+                case "rollout": examples.Add(AlongRollout()); rollout++; break;
+                default: skipped++; break;
+            }
+        }
+        var counts = new ExampleCounts
+        {
+            Records = rollouts.Count, FilteredOut = rollouts.Count - keep.Count, Refined = refined, Rollout = rollout,
+            Empty = empty, Truncated = truncated, PromptOverBudget = overBudget, Skipped = skipped,
+        };
+        return (examples, counts);
+
+        static string Count(ref int counter, string policy) { counter++; return policy; }
+    }
+
+    /// <summary>
+    /// Stage 3: distils the student along the corpus with the recipe; writes checkpoints, <c>train/metrics.jsonl</c>
+    /// (one line per optimiser step) and TensorBoard events. With <paramref name="resume"/> it continues from the newest
+    /// checkpoint; without, existing checkpoints are an error (nothing is overwritten).
+    /// </summary>
+    public TrainOutcome Train(bool resume)
+    {
+        var (examples, counts) = BuildExamples();
+        _log($"train: {examples.Count} sequences ({counts.Refined} along y_r, {counts.Rollout} along y_o; filtered out {counts.FilteredOut}, " +
+             $"skipped {counts.Skipped}: {counts.Empty} empty, {counts.Truncated} truncated, {counts.PromptOverBudget} over budget)");
+        System.IO.Directory.CreateDirectory(TrainDirectory);
+        Checkpoints.AtomicFile.Write(Path.Combine(TrainDirectory, "examples.json"), s => System.Text.Json.JsonSerializer.Serialize(s, counts));
+
+        var student = Student.Model;
+        Models.Qwen3ForCausalLM teacher;
+        if (Teacher is { } t) teacher = t.Model;
+        else if (Config.Train.Lora is not null) teacher = student;    // OPSD: the backbone with adapters off
+        else
+        {
+            // OPSD with full fine-tuning: the teacher is a frozen copy of the initial weights.
+            teacher = ModelStore.Load(Student.Directory, Device, Config.Student.Dtype).Model;
+            foreach (var p in teacher.parameters()) p.requires_grad = false;
+        }
+
+        var metricsPath = Path.Combine(TrainDirectory, "metrics.jsonl");
+        var root = Path.Combine(TrainDirectory, Trainer.CheckpointsFolder);
+        var resumeStep = resume && System.IO.Directory.Exists(root) && TrainerCheckpoint.Latest(root) is { } latest ? TrainerCheckpoint.ReadState(latest).Step : 0;
+        if (!resume && File.Exists(metricsPath) && new FileInfo(metricsPath).Length > 0)
+            throw new InvalidOperationException($"{metricsPath} already holds a training log; resume the run (--resume) or choose another output directory");
+        DropStepsFrom(metricsPath, resumeStep);   // steps after the last checkpoint are recomputed
+        using var metrics = new MetricsLog(metricsPath);
+        using var board = Config.Train.Tensorboard ? new TensorBoardLog(Path.Combine(TrainDirectory, "tensorboard")) : null;
+        var started = DateTime.UtcNow;
+        double trained = 0;
+        var outcome = Trainer.Run(new TrainRequest(student, teacher, Recipe, examples, Config.Train, Config.Seed, TrainDirectory, EpistemicTokens.Ids(Student.Tokenizer)),
+            resume,
+            m =>
+            {
+                var values = m.ToDictionary();
+                metrics.Write(m.Step, values);
+                board?.Scalars(m.Step, values);
+                trained += m.Tokens;
+                _log($"step {m.Step + 1}: loss {m.Loss:G4}  KL {m.KlPreClip:G4}  lr {m.LearningRate:G3}  |g| {m.GradNorm:G3}  {m.TokensPerSecond:F0} tok/s");
+            },
+            (done, total) => Report("train", done, total, (long)trained, started));
+        _log($"train: {outcome.Steps} steps (resumed after {outcome.ResumedFrom}) → {outcome.Checkpoint}");
+        if (!ReferenceEquals(teacher, student) && Teacher is null) teacher.Dispose();
+        return outcome;
+    }
+
+    /// <summary>Rewrites the metrics log without the lines of steps ≥ <paramref name="step"/> (atomically; torn lines dropped).</summary>
+    static void DropStepsFrom(string path, long step)
+    {
+        if (!File.Exists(path)) return;
+        var kept = new List<string>();
+        foreach (var line in File.ReadAllText(path).Split('\n'))
+        {
+            if (line.Length == 0) continue;
+            try
+            {
+                using var json = System.Text.Json.JsonDocument.Parse(line);
+                if (json.RootElement.TryGetProperty("step", out var s) && s.GetInt64() < step) kept.Add(line);
+            }
+            catch (System.Text.Json.JsonException) { }   // a torn final line from a killed run
+        }
+        Checkpoints.AtomicFile.Write(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(string.Concat(kept.Select(l => l + "\n")))));
+    }
+}

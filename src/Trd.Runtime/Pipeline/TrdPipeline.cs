@@ -1,0 +1,136 @@
+using Trd.Core;
+using Trd.Runtime.Data;
+using Trd.Runtime.Generation;
+using Trd.Runtime.Lora;
+using Trd.Runtime.Logging;
+using Trd.Runtime.Models;
+using Trd.Runtime.Tokenization;
+using Trd.Runtime.Training;
+using TorchSharp;
+
+namespace Trd.Runtime.Pipeline;
+
+/// <summary>
+/// The TRD pipeline over one run directory (paper §5): stage 1 samples y_o from the student, stage 2 has the teacher
+/// rewrite it into y_r, stage 3 distils with any Trd.Core recipe, then evaluation and corpus analysis. Each stage reads
+/// what the previous one wrote, resumes where it stopped (finished problems are skipped), and can run alone (the
+/// <c>trd</c> commands) or all together (<see cref="RunAll"/>).
+/// </summary>
+/// <remarks>
+/// Layout of the run directory: <c>manifest.json</c>; <c>models/</c> (random models written on first use);
+/// <c>corpus/rollouts.jsonl</c>, <c>corpus/refinements.jsonl</c>, <c>corpus/corpus.parquet</c> (verl layout);
+/// <c>train/checkpoints/</c>, <c>train/metrics.jsonl</c>, <c>train/tensorboard/</c>; <c>eval/&lt;model&gt;/</c>;
+/// <c>analysis/analysis.json</c>.
+/// </remarks>
+public sealed partial class TrdPipeline : IDisposable
+{
+    readonly Action<string> _log;
+    readonly IProgressSink? _progress;
+    LoadedModel? _student;
+    LoadedModel? _teacher;
+    IReadOnlyList<Problem>? _problems;
+
+    /// <summary>A pipeline over <paramref name="directory"/> with a validated config.</summary>
+    public TrdPipeline(PipelineConfig config, string directory, Action<string>? log = null, IProgressSink? progress = null)
+    {
+        Config = (config ?? throw new ArgumentNullException(nameof(config))).Validated();
+        Directory = Path.GetFullPath(directory);
+        System.IO.Directory.CreateDirectory(Directory);
+        Device = Config.Device is null ? Devices.Default : Devices.Parse(Config.Device);
+        Setting = Config.ResolveSetting();
+        Recipe = Config.ResolveRecipe();
+        _log = log ?? (_ => { });
+        _progress = progress;
+    }
+
+    /// <summary>The run's config.</summary>
+    public PipelineConfig Config { get; }
+    /// <summary>The run directory.</summary>
+    public string Directory { get; }
+    /// <summary>Where tensors live.</summary>
+    public torch.Device Device { get; }
+    /// <summary>OPD or OPSD.</summary>
+    public Setting Setting { get; }
+    /// <summary>The stage-3 objective.</summary>
+    public Recipe Recipe { get; }
+
+    /// <summary>corpus/ inside the run directory.</summary>
+    public string CorpusDirectory => Path.Combine(Directory, "corpus");
+    /// <summary>train/ inside the run directory.</summary>
+    public string TrainDirectory => Path.Combine(Directory, "train");
+    /// <summary>eval/ inside the run directory.</summary>
+    public string EvalDirectory => Path.Combine(Directory, "eval");
+    /// <summary>analysis/ inside the run directory.</summary>
+    public string AnalysisDirectory => Path.Combine(Directory, "analysis");
+
+    /// <summary>The student model (base weights), loaded on first use.</summary>
+    public LoadedModel Student => _student ??= ModelStore.Load(ModelStore.Materialise(Config.Student, Directory, "student"), Device, Config.Student.Dtype);
+
+    /// <summary>The OPD teacher, loaded on first use (OPSD: null — the student's backbone teaches).</summary>
+    public LoadedModel? Teacher => Setting == Setting.Opsd ? null
+        : _teacher ??= LoadTeacher();
+
+    LoadedModel LoadTeacher()
+    {
+        var teacher = ModelStore.Load(ModelStore.Materialise(Config.Teacher!, Directory, "teacher"), Device, Config.Teacher!.Dtype);
+        teacher.Model.eval();
+        foreach (var p in teacher.Model.parameters()) p.requires_grad = false;
+        CheckSameVocabulary(Student.Tokenizer, teacher.Tokenizer);
+        return teacher;
+    }
+
+    static void CheckSameVocabulary(ITokenizer student, ITokenizer teacher)
+    {
+        if (student.VocabularySize != teacher.VocabularySize || student.EndOfTurnId != teacher.EndOfTurnId)
+            throw new ConfigException($"the teacher's tokenizer ({teacher.VocabularySize} ids) differs from the student's ({student.VocabularySize} ids): distillation over the vocabulary needs one tokenizer");
+        foreach (var probe in new[] { "Wait, 12+7=19.", " \\boxed{42}", "<|im_start|>user\nhi<|im_end|>" })
+            if (!student.Encode(probe).SequenceEqual(teacher.Encode(probe)))
+                throw new ConfigException($"the teacher's tokenizer encodes '{probe}' differently from the student's: distillation needs one tokenizer");
+    }
+
+    /// <summary>The training problems, loaded on first use.</summary>
+    public IReadOnlyList<Problem> Problems => _problems ??= ProblemSet.Load(Config.Problems);
+
+    PromptBuilder Builder => new(Student.Tokenizer, Config.EnableThinking);
+
+    void Report(string stage, long done, long total, long tokens, DateTime started)
+    {
+        if (_progress is null) return;
+        var elapsed = (DateTime.UtcNow - started).TotalSeconds;
+        var rate = elapsed > 0 ? tokens / elapsed : 0;
+        TimeSpan? eta = done > 0 && done < total ? TimeSpan.FromSeconds(elapsed / done * (total - done)) : done >= total ? TimeSpan.Zero : null;
+        _progress.Report(new ProgressUpdate(stage, done, total, rate, eta));
+    }
+
+    SamplingOptions Sampling(SamplingConfig s, long seed, int samplesPerPrompt = 1) => new()
+    {
+        Temperature = s.Temperature, TopP = s.TopP, TopK = s.TopK, MaxNewTokens = s.MaxNewTokens,
+        SamplesPerPrompt = samplesPerPrompt, StopTokenIds = Student.Tokenizer.StopIds, Seed = seed,
+        VocabularyLimit = Student.Tokenizer.VocabularySize,
+    };
+
+    /// <summary>The generated text of a response: special tokens dropped; with a think block, what follows it.</summary>
+    public static string ResponseText(ITokenizer tokenizer, IReadOnlyList<int> tokens)
+    {
+        var text = tokenizer.Decode(tokens, skipSpecialTokens: true);
+        var end = text.LastIndexOf("</think>", StringComparison.Ordinal);
+        return (end >= 0 ? text[(end + "</think>".Length)..] : text).Trim();
+    }
+
+    /// <summary>Every stage in order: rollout, refine (TRD only), train, eval, analyze.</summary>
+    public void RunAll(bool resume)
+    {
+        Rollout();
+        if (Recipe.Trajectory == Trajectory.Refined || Config.Train.Subset is "fail-to-succ") Refine();
+        Train(resume);
+        Evaluate();
+        Analyze();
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _student?.Model.Dispose();
+        _teacher?.Model.Dispose();
+    }
+}

@@ -1,0 +1,52 @@
+namespace Trd.Runtime.Training;
+
+/// <summary>
+/// The diagnostics of one optimiser step (App. C.5), each a token-weighted mean over the step's response tokens
+/// (numerators and denominators accumulated across micro-batches, then divided). NaN where a side has no token.
+/// </summary>
+public sealed record StepMetrics
+{
+    /// <summary>The 0-based optimiser step.</summary>
+    public long Step { get; init; }
+    /// <summary>The loss summed over micro-batches (each normalised by the step's global token count).</summary>
+    public double Loss { get; init; }
+    /// <summary>D before per-position clipping.</summary>
+    public double KlPreClip { get; init; }
+    /// <summary>The trained contribution after clipping.</summary>
+    public double KlPostClip { get; init; }
+    /// <summary>Share of positions with D_t &gt; c.</summary>
+    public double ClipFraction { get; init; }
+    /// <summary>D^correct: D over sequences whose stage-1 rollout passed.</summary>
+    public double KlCorrect { get; init; }
+    /// <summary>D^incorrect: D over sequences whose stage-1 rollout failed.</summary>
+    public double KlIncorrect { get; init; }
+    /// <summary>PPL_S of the trajectory tokens (T = 1).</summary>
+    public double PplStudent { get; init; }
+    /// <summary>PPL_T of the trajectory tokens (T = 1).</summary>
+    public double PplTeacher { get; init; }
+    /// <summary>PPL_S − PPL_T.</summary>
+    public double PplGap => PplStudent - PplTeacher;
+    /// <summary>The teacher's mean mass on ℰ (T = 1).</summary>
+    public double EpistemicMass { get; init; }
+    /// <summary>The global gradient norm before clipping.</summary>
+    public double GradNorm { get; init; }
+    /// <summary>The learning rate this step's update used.</summary>
+    public double LearningRate { get; init; }
+    /// <summary>Response tokens trained on.</summary>
+    public double Tokens { get; init; }
+    /// <summary>Sequences trained on.</summary>
+    public int Sequences { get; init; }
+    /// <summary>Trajectories cut to fit max_length in this step.</summary>
+    public int Cut { get; init; }
+    /// <summary>Response tokens per second of wall time.</summary>
+    public double TokensPerSecond { get; init; }
+
+    /// <summary>The metrics as name → value (the JSONL log's and TensorBoard's tags).</summary>
+    public IReadOnlyDictionary<string, double> ToDictionary() => new Dictionary<string, double>
+    {
+        ["loss"] = Loss, ["kl_pre_clip"] = KlPreClip, ["kl_post_clip"] = KlPostClip, ["clip_fraction"] = ClipFraction,
+        ["kl_correct"] = KlCorrect, ["kl_incorrect"] = KlIncorrect, ["ppl_student"] = PplStudent, ["ppl_teacher"] = PplTeacher,
+        ["ppl_gap"] = PplGap, ["epistemic_mass"] = EpistemicMass, ["grad_norm"] = GradNorm, ["learning_rate"] = LearningRate,
+        ["tokens"] = Tokens, ["sequences"] = Sequences, ["cut"] = Cut, ["tokens_per_second"] = TokensPerSecond,
+    };
+}
