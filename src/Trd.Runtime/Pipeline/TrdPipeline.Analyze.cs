@@ -61,10 +61,7 @@ public sealed partial class TrdPipeline
         }
         var status = refinements.Values.GroupBy(f => f.Status).ToDictionary(g => g.Key, g => g.Count());
         var report = new CorpusReport(rollouts.Count, stats.ToArray(), joint, status, subsets);
-        Checkpoints.AtomicFile.Write(Path.Combine(AnalysisDirectory, "analysis.json"), s => JsonSerializer.Serialize(s, report, new JsonSerializerOptions
-        {
-            WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        }));
+        Checkpoints.AtomicFile.Write(Path.Combine(AnalysisDirectory, "analysis.json"), s => JsonSerializer.Serialize(s, report, ReportJson));
         VerlExport.Write(Path.Combine(CorpusDirectory, "corpus.parquet"),
             rollouts.Select(r => (r, refinements.TryGetValue(r.Id, out var f) ? f : null)), refined.Length > 0 ? "y_r" : "y_o");
         _log($"analyze: {rollouts.Count} records; y_o accuracy {stats.First(s => s.Trajectory == "y_o").Accuracy:P1}" +

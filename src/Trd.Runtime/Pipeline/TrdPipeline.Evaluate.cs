@@ -51,7 +51,8 @@ public sealed partial class TrdPipeline
     /// <summary>The names of the evaluated models: "base" (the untrained student) and "trained".</summary>
     public const string BaseModelName = "base", TrainedModelName = "trained";
 
-    static readonly JsonSerializerOptions EvalJson = new() { WriteIndented = false };
+    /// <summary>Summaries and reports: indented, NaN (an empty bucket) written as "NaN".</summary>
+    static readonly JsonSerializerOptions ReportJson = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     /// <summary>
     /// Evaluates the base student (when eval.base) and the trained one (adapters merged, as the paper does before
@@ -148,10 +149,7 @@ public sealed partial class TrdPipeline
             _log($"eval {name}/{dataset}: Avg@{k} {scores[^1].AvgAtK:P1}  Pass@{k} {scores[^1].PassAtK:P1} over {problems.Count} problems");
         }
         var summary = new EvalSummary(name, scores.ToArray(), scores.Average(s => s.AvgAtK), scores.Average(s => s.PassAtK));
-        Checkpoints.AtomicFile.Write(Path.Combine(directory, "summary.json"), s => JsonSerializer.Serialize(s, summary, new JsonSerializerOptions
-        {
-            WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        }));
+        Checkpoints.AtomicFile.Write(Path.Combine(directory, "summary.json"), s => JsonSerializer.Serialize(s, summary, ReportJson));
         return summary;
     }
 }
