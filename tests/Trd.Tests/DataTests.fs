@@ -47,13 +47,18 @@ let tests =
                 Expect.equal (a |> Seq.map (fun p -> p.Question, p.Id) |> Set.ofSeq) (b |> Seq.map (fun p -> p.Question, p.Id) |> Set.ofSeq) "same id per problem"
                 Expect.notEqual a[0].Id a[1].Id "distinct"
             }
+            test "an exact repeat of a problem gets a suffixed content id; a repeated explicit id is an error" {
+                let dir = tempDir ()
+                let ps = ProblemSet.Load(write dir "rep.jsonl" [ """{"problem": "x?", "answer": "1"}"""; """{"problem": "x?", "answer": "1"}""" ])
+                Expect.equal ps[1].Id (ps[0].Id + "-2") "suffixed"
+            }
             test "verl JSONL: chat prompt, reward_model.ground_truth, extra_info" {
                 let dir = tempDir ()
                 let path =
                     write dir "verl.jsonl"
-                        [ """{"data_source": "aime", "prompt": [{"role": "system", "content": "sys"}, {"role": "user", "content": "Find x."}], "reward_model": {"style": "rule", "ground_truth": "7"}, "extra_info": {"index": 3, "solution": "x=7"}}""" ]
+                        [ """{"data_source": "aime", "prompt": [{"role": "system", "content": "sys"}, {"role": "user", "content": "Find x."}], "reward_model": {"style": "rule", "ground_truth": "7"}, "extra_info": {"index": 3, "id": "p3", "solution": "x=7"}}""" ]
                 let p = (ProblemSet.Load path)[0]
-                Expect.equal (p.Id, p.Question, p.Answer, p.Solution, p.DataSource) ("3", "Find x.", "7", "x=7", "aime") "fields"
+                Expect.equal (p.Id, p.Question, p.Answer, p.Solution, p.DataSource) ("p3", "Find x.", "7", "x=7", "aime") "fields"
             }
             test "every bad row names file, row and field" {
                 let dir = tempDir ()

@@ -12,9 +12,10 @@ namespace Trd.Runtime.Data;
 /// <c>data_source</c>). Every row becomes a problem or an error naming the file, row and field: none is dropped.
 /// </summary>
 /// <remarks>
-/// Ids: the row's <c>id</c>, <c>unique_id</c> or <c>extra_info.id</c> / <c>extra_info.index</c> when present;
-/// otherwise <c>sha256(question + "\n" + answer)</c>'s first 16 hex digits, which survives reordering and
-/// re-exporting. Two rows with one id are an error naming both.
+/// Ids: the row's <c>id</c>, <c>unique_id</c> or <c>extra_info.id</c> when present; otherwise
+/// <c>sha256(question + "\n" + answer)</c>'s first 16 hex digits, which survives reordering and re-exporting (an
+/// exact repeat of a problem in one file gets <c>-2</c>, <c>-3</c>, …). Two rows with one explicit id are an error
+/// naming both.
 /// </remarks>
 public static class ProblemSet
 {
@@ -31,9 +32,17 @@ public static class ProblemSet
         var name = dataSource ?? Path.GetFileNameWithoutExtension(path);
         var problems = new List<Problem>();
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        var repeats = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var (row, node) in rows)
         {
             var problem = FromRow(path, row, node, name);
+            if (problem.Id.Length == 0)
+            {
+                // A content id; an exact repeat of a problem in the same file (real sets have them) gets -2, -3, ….
+                var content = ContentId(problem.Question, problem.Answer);
+                var n = repeats[content] = repeats.GetValueOrDefault(content) + 1;
+                problem = problem with { Id = n == 1 ? content : $"{content}-{n}" };
+            }
             if (seen.TryGetValue(problem.Id, out var first))
                 throw new ProblemSetException(path, row, "id", $"id '{problem.Id}' is also the id of row {first}");
             seen[problem.Id] = row;
@@ -118,11 +127,11 @@ public static class ProblemSet
                 $"unknown layout: columns {string.Join(", ", node.Select(kv => kv.Key))}; expected DeepScaleR's (problem, answer[, solution]) or verl's (prompt, reward_model.ground_truth[, extra_info])");
         if (string.IsNullOrWhiteSpace(question)) throw new ProblemSetException(path, row, "problem", "empty");
         if (string.IsNullOrWhiteSpace(answer)) throw new ProblemSetException(path, row, "answer", "empty");
+        // extra_info.index is not an id: verl numbers rows per split, so it names a position, not a problem.
         var id = Text(node["id"], "id", false) ?? Text(node["unique_id"], "unique_id", false)
-            ?? Text(extra?["id"], "extra_info.id", false) ?? Text(extra?["index"], "extra_info.index", false)
-            ?? ContentId(question, answer);
+            ?? Text(extra?["id"], "extra_info.id", false);
         var source = Text(node["data_source"], "data_source", false) ?? dataSource;
-        return new Problem(id, question, answer, string.IsNullOrEmpty(solution) ? null : solution, source);
+        return new Problem(id ?? "", question, answer, string.IsNullOrEmpty(solution) ? null : solution, source);
     }
 
     static string LastUser(JsonArray messages, string path, int row)
