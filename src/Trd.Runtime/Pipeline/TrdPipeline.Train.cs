@@ -140,21 +140,11 @@ public sealed partial class TrdPipeline
         return outcome;
     }
 
-    /// <summary>Rewrites the metrics log without the lines of steps ≥ <paramref name="step"/> (atomically; torn lines dropped).</summary>
+    /// <summary>Rewrites the metrics log without the records of steps ≥ <paramref name="step"/> (atomically; torn lines dropped).</summary>
     static void DropStepsFrom(string path, long step)
     {
         if (!File.Exists(path)) return;
-        var kept = new List<string>();
-        foreach (var line in File.ReadAllText(path).Split('\n'))
-        {
-            if (line.Length == 0) continue;
-            try
-            {
-                using var json = System.Text.Json.JsonDocument.Parse(line);
-                if (json.RootElement.TryGetProperty("step", out var s) && s.GetInt64() < step) kept.Add(line);
-            }
-            catch (System.Text.Json.JsonException) { }   // a torn final line from a killed run
-        }
-        Checkpoints.AtomicFile.Write(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(string.Concat(kept.Select(l => l + "\n")))));
+        var kept = MetricsLog.Read(path).Records.Where(r => r.Step < step).Select(r => r.Json.GetRawText() + "\n");
+        Checkpoints.AtomicFile.Write(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(string.Concat(kept))));
     }
 }
