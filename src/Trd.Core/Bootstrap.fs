@@ -1,0 +1,134 @@
+namespace Trd.Core
+
+open System
+
+/// A mean with a 95% percentile interval, over Seeds non-empty seeds and Problems items in all. An estimate
+/// from no data has Mean = Low = High = NaN and zero counts.
+type Interval =
+    { Mean: float
+      Low: float
+      High: float
+      Seeds: int
+      Problems: int }
+
+/// The two-level (hierarchical) nonparametric bootstrap behind every interval of `trd study`: a score varies
+/// with the training seed and with the held-out problem, so each replicate resamples both. It draws S seeds
+/// with replacement, then within each drawn seed draws its items with replacement, and takes the pooled mean
+/// of everything drawn. The interval is the 2.5 and 97.5 percentiles of the replicates (linear interpolation
+/// between order statistics, NumPy's default); the point estimate is the plain pooled mean of the data.
+///
+/// values[s][q] is the score of item q under seed s. Rows may differ in length; empty rows (a seed with no
+/// item, e.g. an empty difficulty bucket) take no part in the resampling and do not count as seeds.
+///
+/// The random stream is SplitMix64 (Steele, Lea and Flood 2014) written out here, so an interval depends on
+/// the data, the replicate count and the seed only: the same on every machine and .NET version.
+module Bootstrap =
+
+    /// Replicates drawn by `mean` and `difference`: 2000 puts the percentile's Monte Carlo error well under
+    /// the interval's own width.
+    [<CompiledName("Replicates")>]
+    let replicates = 2000
+
+    /// The seed of the random stream of `mean` and `difference`: fixed, so the same data gives the same
+    /// interval in every run and every report.
+    [<CompiledName("RngSeed")>]
+    let rngSeed = 20250601
+
+    /// SplitMix64: a 64-bit state advanced by the golden-ratio increment, output through a mixing function.
+    type private SplitMix64(seed: int) =
+        let mutable state = uint64 (int64 seed)
+
+        member _.Next() : uint64 =
+            state <- state + 0x9E3779B97F4A7C15UL
+            let mutable z = state
+            z <- (z ^^^ (z >>> 30)) * 0xBF58476D1CE4E5B9UL
+            z <- (z ^^^ (z >>> 27)) * 0x94D049BB133111EBUL
+            z ^^^ (z >>> 31)
+
+        /// Uniform in 0 … n − 1 by the high word of a 64 × 64-bit product (Lemire 2019, without the
+        /// rejection step: the bias is below n / 2^64).
+        member r.Below(n: int) : int =
+            let mutable low = 0UL
+            int (Math.BigMul(r.Next(), uint64 n, &low))
+
+    /// The q-quantile (q ∈ [0, 1]) of sorted values by linear interpolation at rank q (n − 1).
+    let private quantileSorted (sorted: float[]) (q: float) =
+        let rank = q * float (sorted.Length - 1)
+        let lo = int (floor rank)
+        let hi = min (lo + 1) (sorted.Length - 1)
+        sorted[lo] + (rank - float lo) * (sorted[hi] - sorted[lo])
+
+    let private checkFinite (name: string) (values: float[][]) =
+        if obj.ReferenceEquals(values, null) then nullArg name
+        values
+        |> Array.iteri (fun s row ->
+            if obj.ReferenceEquals(row, null) then invalidArg name $"seed {s}: the row is null"
+            row |> Array.iteri (fun q x -> if not (Double.IsFinite x) then invalidArg name $"seed {s}, item {q}: the score is {x}, not a finite number"))
+
+    /// The estimate of checked, finite rows. Every sum is taken relative to a reference item c0 (Σ (x − c0)),
+    /// so constant data gives exactly c0 for the mean and every replicate: a zero-width interval.
+    let private estimate (replicateCount: int) (seed: int) (values: float[][]) : Interval =
+        if replicateCount < 1 then invalidArg "replicates" $"replicates must be ≥ 1, got {replicateCount}"
+        let rows = values |> Array.filter (fun row -> row.Length > 0)
+        let n = rows |> Array.sumBy Array.length
+        if rows.Length = 0 then
+            { Mean = nan; Low = nan; High = nan; Seeds = 0; Problems = 0 }
+        else
+            let c0 = rows[0][0]
+            let mutable total = 0.0
+            for row in rows do
+                for x in row do
+                    total <- total + (x - c0)
+            let rng = SplitMix64 seed
+            let draws =
+                Array.init replicateCount (fun _ ->
+                    let mutable sum, count = 0.0, 0
+                    for _ in 1 .. rows.Length do
+                        let row = rows[rng.Below rows.Length]
+                        for _ in 1 .. row.Length do
+                            sum <- sum + (row[rng.Below row.Length] - c0)
+                        count <- count + row.Length
+                    c0 + sum / float count)
+            Array.sortInPlace draws
+            { Mean = c0 + total / float n
+              Low = quantileSorted draws 0.025
+              High = quantileSorted draws 0.975
+              Seeds = rows.Length
+              Problems = n }
+
+    /// The pooled mean of values[s][q] (seed s, item q) with its 95% two-level bootstrap interval, from
+    /// `replicates` replicates of the stream seeded with `rngSeed`. Raises on a non-finite score (naming its
+    /// seed and item) or replicates < 1; no item at all gives a NaN interval with zero counts.
+    [<CompiledName("MeanWith")>]
+    let meanWith (replicates: int) (rngSeed: int) (values: float[][]) : Interval =
+        checkFinite "values" values
+        estimate replicates rngSeed values
+
+    /// The pooled mean of values[s][q] (seed s, item q) with its 95% two-level bootstrap interval
+    /// (`replicates` replicates, seed `rngSeed`). Raises on a non-finite score, naming its seed and item.
+    [<CompiledName("Mean")>]
+    let mean (values: float[][]) : Interval = meanWith replicates rngSeed values
+
+    /// The paired difference a − b: the same seeds and items on both sides (a[s][q] and b[s][q] score the
+    /// same problem under the same seed), resampled together, so what is shared by the pair cancels. Raises
+    /// when the two differ in seed count or in some seed's item count (naming the seed), or on a non-finite
+    /// score; `replicates` replicates of the stream seeded with `rngSeed`.
+    [<CompiledName("DifferenceWith")>]
+    let differenceWith (replicates: int) (rngSeed: int) (a: float[][]) (b: float[][]) : Interval =
+        checkFinite "a" a
+        checkFinite "b" b
+        if a.Length <> b.Length then invalidArg "b" $"a has {a.Length} seeds, b has {b.Length}"
+        let d =
+            Array.init a.Length (fun s ->
+                if a[s].Length <> b[s].Length then invalidArg "b" $"seed {s}: a has {a[s].Length} items, b has {b[s].Length}"
+                Array.init a[s].Length (fun q ->
+                    let x = a[s][q] - b[s][q]
+                    // two finite scores can still overflow
+                    if not (Double.IsFinite x) then invalidArg "b" $"seed {s}, item {q}: a − b = {x} is not finite"
+                    x))
+        estimate replicates rngSeed d
+
+    /// The paired difference a − b with its 95% two-level bootstrap interval (`replicates` replicates, seed
+    /// `rngSeed`). Raises when a[s] and b[s] differ in length (naming s) or on a non-finite score.
+    [<CompiledName("Difference")>]
+    let difference (a: float[][]) (b: float[][]) : Interval = differenceWith replicates rngSeed a b
