@@ -15,6 +15,8 @@ static class Program
         foreach (var command in StageCommands.All()) root.Add(command);
         root.Add(ToolCommands.Tokenize());
         root.Add(ToolCommands.Generate());
+        root.Add(GymCommand.Create());
+        root.Add(StudyCommand.Create(null));
         return root.Parse(args).Invoke();
     }
 }

@@ -64,9 +64,7 @@ public sealed partial class TrdPipeline
     {
         var summaries = new List<EvalSummary>();
         if (Config.Eval.Problems.Length == 0) { _log("eval: no eval.problems given; skipped"); return summaries; }
-        var datasets = Config.Eval.Problems.Select(path => (Name: Path.GetFileNameWithoutExtension(path), Problems: ProblemSet.Load(path))).ToArray();
-        var duplicate = datasets.GroupBy(d => d.Name).FirstOrDefault(g => g.Count() > 1);
-        if (duplicate is not null) throw new ConfigException($"eval.problems: two files are named '{duplicate.Key}'; datasets are named by file name");
+        var datasets = EvalDatasets();
 
         Dictionary<string, int[]>? basePasses = null;
         if (Config.Eval.Base)
@@ -88,6 +86,28 @@ public sealed partial class TrdPipeline
             }
         }
         return summaries;
+    }
+
+    (string Name, IReadOnlyList<Problem> Problems)[] EvalDatasets()
+    {
+        var datasets = Config.Eval.Problems.Select(path => (Name: Path.GetFileNameWithoutExtension(path), Problems: ProblemSet.Load(path))).ToArray();
+        var duplicate = datasets.GroupBy(d => d.Name).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new ConfigException($"eval.problems: two files are named '{duplicate.Key}'; datasets are named by file name");
+        return datasets;
+    }
+
+    /// <summary>
+    /// Evaluates any model directory (the OPD teacher, a checkpoint merged elsewhere) on the eval problems exactly as the
+    /// base student is evaluated, into <c>eval/&lt;name&gt;/</c>; difficulty buckets from its own pass counts.
+    /// </summary>
+    public EvalSummary EvaluateDirectory(string name, string modelDirectory)
+    {
+        if (string.IsNullOrWhiteSpace(name) || name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
+            throw new ArgumentException($"'{name}' cannot name an eval directory", nameof(name));
+        if (Config.Eval.Problems.Length == 0) throw new ConfigException("eval.problems: no eval problem file given");
+        var datasets = EvalDatasets();
+        var model = ModelStore.Load(modelDirectory, Device, Config.Student.Dtype);
+        using (model.Model) return EvaluateModel(name, model, datasets, null, out _);
     }
 
     EvalSummary EvaluateModel(string name, LoadedModel model, (string Name, IReadOnlyList<Problem> Problems)[] datasets,

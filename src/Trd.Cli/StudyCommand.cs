@@ -1,0 +1,64 @@
+using System.CommandLine;
+using Trd.Runtime.Gym;
+using Trd.Runtime.Logging;
+using Trd.Runtime.Study;
+
+namespace Trd.Cli;
+
+/// <summary>
+/// trd study: the paper's comparison on the prefix-failure gym, to results.json and an offline report.html
+/// (docs/study.md). With no arguments it runs the full plan into runs/study and prints where the report is.
+/// </summary>
+static class StudyCommand
+{
+    public static Command Create(Func<string, string>? writeReport)
+    {
+        var output = new Option<DirectoryInfo?>("--out", "-o") { Description = "The study directory (default: runs/study, or runs/study-quick with --quick). A rerun resumes it." };
+        var quick = new Option<bool>("--quick") { Description = "One seed, 64 corpus and 32 held-out problems: the CI plan (a few minutes)." };
+        var seeds = new Option<int?>("--seeds") { Description = "Number of seeds (1, 2, …; default 3, or 1 with --quick)." };
+        var train = new Option<int?>("--train-problems") { Description = "Corpus problems per seed (default 192; 64 with --quick)." };
+        var heldout = new Option<int?>("--heldout-problems") { Description = "Held-out problems (default 64; 32 with --quick)." };
+        var subsets = new Option<bool>("--subsets") { Description = "Also run the subset-filter ablation of App. B.3 (OPSD; fail, succ, fail→succ)." };
+        var cache = new Option<DirectoryInfo?>("--cache") { Description = "The gym model cache (default: $TRD_CACHE, else $XDG_CACHE_HOME/trd, else ~/.cache/trd)." };
+        var command = new Command("study", "Run the paper's comparison (TRD against four dense-KL baselines, OPD and OPSD) on the prefix-failure gym and write report.html.")
+            { output, quick, seeds, train, heldout, subsets, cache };
+        command.SetAction(parse => Cli.Guard(() =>
+        {
+            var isQuick = parse.GetValue(quick);
+            var directory = parse.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("runs", isQuick ? "study-quick" : "study"));
+            var options = new StudyOptions
+            {
+                Directory = directory, CacheRoot = parse.GetValue(cache)?.FullName ?? GymModels.DefaultCacheRoot(),
+                Subsets = parse.GetValue(subsets), Command = "trd " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
+            };
+            if (isQuick) options = options.AsQuick();
+            if (parse.GetValue(seeds) is { } n)
+                options = n >= 1 ? options with { Seeds = Enumerable.Range(1, n).Select(i => (long)i).ToArray() }
+                    : throw new ArgumentException($"--seeds {n}: at least 1");
+            if (parse.GetValue(train) is { } t) options = options with { TrainProblems = t };
+            if (parse.GetValue(heldout) is { } h) options = options with { HeldoutProblems = h };
+            var log = new RunLog(directory);
+            var started = DateTime.UtcNow;
+            var results = new GymStudy(options, log.Line, new ConsoleProgressSink(Console.Error)).Run();
+            foreach (var claim in results.Claims)
+                Console.WriteLine($"{claim.Verdict,-15} {claim.Claim}\n                {claim.Measured}");
+            var report = writeReport?.Invoke(directory);
+            Console.WriteLine($"study finished in {(DateTime.UtcNow - started).TotalMinutes:F1} min: {Path.Combine(directory, StudyResults.FileName)}");
+            if (report is not null) Console.WriteLine($"report: {report}");
+        }));
+        return command;
+    }
+
+    /// <summary>Log lines to stderr and to logs/study.log in the study directory.</summary>
+    sealed class RunLog(string directory)
+    {
+        readonly string _path = Path.Combine(directory, "logs", "study.log");
+
+        public void Line(string message)
+        {
+            Console.Error.WriteLine(message);
+            Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
+            File.AppendAllText(_path, $"{DateTime.UtcNow:O} {message}\n");
+        }
+    }
+}

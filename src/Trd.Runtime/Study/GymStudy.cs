@@ -1,0 +1,188 @@
+using System.Text.Json;
+using Trd.Core;
+using Trd.Runtime.Data;
+using Trd.Runtime.Gym;
+using Trd.Runtime.Logging;
+using Trd.Runtime.Pipeline;
+using GymTask = Trd.Core.Gym;
+
+namespace Trd.Runtime.Study;
+
+/// <summary>
+/// The paper's comparison on the gym (docs/study.md): for each seed, the base student and the OPD teacher are
+/// evaluated; then for OPD and for OPSD one corpus of rollouts y_o and refinements y_r is drawn from the base student,
+/// and each method (four dense-KL baselines on y_o, TRD on y_r) is trained from the same base student on it and
+/// evaluated with K samples per held-out problem. Every run is an ordinary pipeline run directory, so each stage
+/// resumes, and results.json is aggregated from their files.
+/// </summary>
+/// <remarks>
+/// Layout: <c>problems/{corpus,heldout}.jsonl</c>; <c>seed-S/reference/eval/{base,teacher}/</c>;
+/// <c>seed-S/&lt;setting&gt;/</c> (the shared corpus and its analysis); <c>seed-S/&lt;setting&gt;/&lt;method&gt;/</c>
+/// (training and evaluation of one method; <c>&lt;method&gt;@&lt;subset&gt;</c> for the subset ablation);
+/// <c>results.json</c>, <c>report.html</c>, <c>plotly.min.js</c>.
+/// </remarks>
+public sealed class GymStudy
+{
+    readonly StudyOptions _options;
+    readonly Action<string> _log;
+    readonly IProgressSink? _progress;
+
+    /// <summary>A study over validated options.</summary>
+    public GymStudy(StudyOptions options, Action<string>? log = null, IProgressSink? progress = null)
+    {
+        _options = (options ?? throw new ArgumentNullException(nameof(options))).Validated();
+        _log = log ?? (_ => { });
+        _progress = progress;
+    }
+
+    /// <summary>The study directory.</summary>
+    public string Directory => _options.Directory;
+    /// <summary>The held-out problem file.</summary>
+    public string HeldoutPath => Path.Combine(Directory, "problems", "heldout.jsonl");
+    /// <summary>The corpus problem file.</summary>
+    public string CorpusPath => Path.Combine(Directory, "problems", "corpus.jsonl");
+
+    /// <summary>The subset ablation's methods and subsets (App. B.3, OPSD).</summary>
+    public static readonly string[] SubsetMethods = ["forward-kl", "reverse-kl", "trd"], SubsetFilters = ["fail", "succ", "fail-to-succ"];
+
+    /// <summary>The run directory of the reference evaluations of one seed.</summary>
+    public static string ReferenceDirectory(string study, long seed) => Path.Combine(study, $"seed-{seed}", "reference");
+    /// <summary>The corpus run directory of one seed and setting.</summary>
+    public static string CorpusDirectory(string study, long seed, string setting) => Path.Combine(study, $"seed-{seed}", setting);
+    /// <summary>The run directory of one method (and subset, when not "all").</summary>
+    public static string MethodDirectory(string study, long seed, string setting, string method, string subset = "all") =>
+        Path.Combine(CorpusDirectory(study, seed, setting), subset == "all" ? method : $"{method}@{subset}");
+
+    /// <summary>Runs (or resumes) everything, then aggregates results.json. Returns the results.</summary>
+    public StudyResults Run()
+    {
+        var started = DateTime.UtcNow;
+        System.IO.Directory.CreateDirectory(Directory);
+        WritePlan();
+
+        var student = GymModels.Ensure(_options.Student, _options.CacheRoot, _log, _progress);
+        var teacher = GymModels.Ensure(_options.Teacher, _options.CacheRoot, _log, _progress);
+        WriteProblems();
+
+        var units = _options.Seeds.Length * (1 + _options.Settings.Length * (1 + _options.Methods.Length
+            + (_options.Subsets && _options.Settings.Contains("opsd") ? SubsetMethods.Length * SubsetFilters.Length / _options.Settings.Length : 0)));
+        var tracker = new ProgressTracker("study", units, _progress);
+        foreach (var seed in _options.Seeds)
+        {
+            using (var reference = new TrdPipeline(Config(seed, "opd", "trd", student, teacher) with { Eval = EvalConfig(baseModel: true) },
+                       ReferenceDirectory(Directory, seed), _log, _progress))
+            {
+                reference.Evaluate();
+                reference.EvaluateDirectory(TeacherModelName, teacher);
+            }
+            tracker.Advance(1);
+            foreach (var setting in _options.Settings)
+            {
+                var corpus = CorpusDirectory(Directory, seed, setting);
+                using (var pipeline = new TrdPipeline(Config(seed, setting, "trd", student, teacher), corpus, _log, _progress))
+                {
+                    pipeline.Rollout();
+                    pipeline.Refine();
+                    pipeline.Analyze();
+                }
+                tracker.Advance(1);
+                var runs = _options.Methods.Select(m => (Method: m, Subset: "all")).ToList();
+                if (_options.Subsets && setting == "opsd")
+                    runs.AddRange(SubsetMethods.SelectMany(m => SubsetFilters.Select(f => (Method: m, Subset: f))));
+                foreach (var (method, subset) in runs)
+                {
+                    var directory = MethodDirectory(Directory, seed, setting, method, subset);
+                    ShareCorpus(corpus, directory);
+                    var config = Config(seed, setting, method, student, teacher);
+                    using (var pipeline = new TrdPipeline(config with { Train = config.Train with { Subset = subset } }, directory, _log, _progress))
+                    {
+                        pipeline.Train(resume: true);
+                        pipeline.Evaluate();
+                    }
+                    tracker.Advance(1);
+                }
+            }
+        }
+        var manifest = RunManifest.Capture(_options.Command, _options, _options.Seeds[0], TorchSharp.torch.CPU, Directory);
+        var versions = new Dictionary<string, string>(manifest.Versions) { ["git"] = manifest.GitCommit is null ? "unknown" : manifest.GitCommit[..12] + (manifest.GitDirty == true ? " (dirty)" : "") };
+        var info = new StudyInfo(_options.Command, _options.Quick, _options.Seeds, _options.Settings,
+            _options.Methods.Select(StudyAggregator.MethodId).ToArray(), _options.K, _options.TrainProblems, _options.HeldoutProblems,
+            new Dictionary<string, string> { ["student"] = Path.GetFileName(student), ["teacher"] = Path.GetFileName(teacher) },
+            $"{manifest.OperatingSystem}, {manifest.ProcessorCount} cores, {manifest.Runtime}, cpu", started, (DateTime.UtcNow - started).TotalSeconds, versions);
+        var results = new StudyAggregator(Directory, _options, StudyAggregator.LoadTokenizer(student)).Aggregate(info);
+        results.Write(Directory);
+        return results;
+    }
+
+    /// <summary>The eval directory name of the OPD teacher.</summary>
+    public const string TeacherModelName = "teacher";
+
+    void WritePlan()
+    {
+        var path = Path.Combine(Directory, "study.json");
+        var plan = JsonSerializer.Serialize(new
+        {
+            seeds = _options.Seeds, train_problems = _options.TrainProblems, heldout_problems = _options.HeldoutProblems, k = _options.K,
+            settings = _options.Settings, methods = _options.Methods, subsets = _options.Subsets,
+            student = _options.Student.Key, teacher = _options.Teacher.Key, gym_version = GymModels.Version,
+        }, new JsonSerializerOptions { WriteIndented = true });
+        if (File.Exists(path) && File.ReadAllText(path) != plan)
+            throw new ArgumentException($"{path}: this directory holds a study with another plan; choose another --out or delete it");
+        File.WriteAllText(path, plan);
+    }
+
+    void WriteProblems()
+    {
+        void Write(string path, GymSplit split, int count, string prefix, ulong seed)
+        {
+            if (File.Exists(path)) return;
+            var problems = GymTask.Problems(seed, GymTask.DefaultLevel, split, count, prefix);
+            var lines = problems.Select(p => JsonSerializer.Serialize(new
+            {
+                id = p.Id, problem = GymTask.Question(p.Terms), answer = GymTask.Answer(p.Terms), solution = GymTask.Solution(p.Terms),
+            }));
+            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            var temporary = path + ".tmp";
+            File.WriteAllLines(temporary, lines);
+            File.Move(temporary, path, overwrite: true);
+        }
+        Write(CorpusPath, GymSplit.Corpus, _options.TrainProblems, "corpus", 101);
+        Write(HeldoutPath, GymSplit.Heldout, _options.HeldoutProblems, "heldout", 202);
+    }
+
+    /// <summary>Every method of a (seed, setting) trains on one corpus: copied into its run directory once complete.</summary>
+    static void ShareCorpus(string corpusRun, string methodRun)
+    {
+        var target = Path.Combine(methodRun, "corpus");
+        if (System.IO.Directory.Exists(target)) return;
+        var temporary = target + ".tmp";
+        if (System.IO.Directory.Exists(temporary)) System.IO.Directory.Delete(temporary, recursive: true);
+        System.IO.Directory.CreateDirectory(temporary);
+        foreach (var stage in new[] { CorpusStore.RolloutsStage, CorpusStore.RefinementsStage })
+            File.Copy(Path.Combine(corpusRun, "corpus", stage + ".jsonl"), Path.Combine(temporary, stage + ".jsonl"));
+        System.IO.Directory.Move(temporary, target);
+    }
+
+    EvalConfig EvalConfig(bool baseModel) => new()
+    {
+        Problems = [HeldoutPath], K = _options.K, Base = baseModel,
+        Sampling = new SamplingConfig { MaxNewTokens = 96, PromptBudget = 256, BatchSize = 16 },
+    };
+
+    /// <summary>The pipeline config of one run of the study (gym models, gym budgets, LoRA distillation).</summary>
+    PipelineConfig Config(long seed, string setting, string method, string student, string teacher) => new()
+    {
+        Seed = seed, Setting = setting, Recipe = method, Device = "cpu", EnableThinking = false,
+        Student = new ModelSpec { Path = student, Dtype = "float32" },
+        Teacher = setting == "opd" ? new ModelSpec { Path = teacher, Dtype = "float32" } : null,
+        Problems = CorpusPath,
+        Rollout = new SamplingConfig { MaxNewTokens = 96, PromptBudget = 256, BatchSize = 64 },
+        Refine = new RefineConfig { MaxNewTokens = 96, PromptBudget = 512, BatchSize = 64, OnEmpty = "rollout", OnTruncated = "keep" },
+        Train = new TrainConfig
+        {
+            Lora = new LoraSpec { Rank = 8, Alpha = 16, Dropout = 0.05 }, LearningRate = 2e-3, WarmupRatio = 0.1, FloorRatio = 0.1,
+            MicroBatch = 16, GradAccum = 1, Epochs = 2, MaxLength = 512, SaveEvery = 1000, ChunkSize = 256, Tensorboard = false,
+        },
+        Eval = EvalConfig(baseModel: false),
+    };
+}

@@ -1,0 +1,264 @@
+using System.Text.Json;
+using Trd.Core;
+using Trd.Runtime.Data;
+using Trd.Runtime.Logging;
+using Trd.Runtime.Pipeline;
+using Trd.Runtime.Tokenization;
+
+namespace Trd.Runtime.Study;
+
+/// <summary>
+/// Turns a study directory's run artefacts into results.json: the raw evaluation samples into Avg@K, Pass@K, changes
+/// from base, bucket scores and pass@k curves (two-level bootstrap over seeds and problems, paired where compared);
+/// the training logs into Fig. 3's series; the corpora into the trajectory analysis; and all of them into the claim
+/// verdicts. It reads only files, so a finished study can be re-aggregated (and checked) at any time.
+/// </summary>
+public sealed class StudyAggregator
+{
+    readonly string _directory;
+    readonly StudyOptions _options;
+    readonly ITokenizer _tokenizer;
+    readonly string[] _heldout;
+
+    /// <summary>An aggregator over a study directory; the tokenizer measures y*'s length.</summary>
+    public StudyAggregator(string directory, StudyOptions options, ITokenizer tokenizer)
+    {
+        _directory = Path.GetFullPath(directory);
+        _options = options;
+        _tokenizer = tokenizer;
+        _heldout = ProblemSet.Load(Path.Combine(_directory, "problems", "heldout.jsonl")).Select(p => p.Id).ToArray();
+    }
+
+    /// <summary>A model directory's tokenizer.</summary>
+    public static ITokenizer LoadTokenizer(string modelDirectory) => Qwen3Tokenizer.FromDirectory(modelDirectory);
+
+    /// <summary>results.json's id of a method config name ("forward-kl" → "forward_kl").</summary>
+    public static string MethodId(string configName) => configName.Replace('-', '_');
+
+    /// <summary>The paper's name of a row.</summary>
+    public static string Label(string id) => id switch
+    {
+        "base" => "Base", "teacher" => "Teacher", "forward_kl" => "Forward KL", "forward_kl_clip" => "Forward KL w/ Clip",
+        "reverse_kl" => "Reverse KL", "reverse_kl_topk" => "Reverse KL w/ Top-K", "trd" => "TRD", _ => id,
+    };
+
+    string Relative(string path) => Path.GetRelativePath(_directory, path).Replace('\\', '/');
+
+    /// <summary>The outcomes [seed][problem][sample] of one model, in held-out order, and the files they came from.</summary>
+    (bool[][][] Outcomes, string[] Sources) Outcomes(Func<long, string> runDirectory, string model)
+    {
+        var outcomes = new List<bool[][]>();
+        var sources = new List<string>();
+        foreach (var seed in _options.Seeds)
+        {
+            var path = Path.Combine(runDirectory(seed), "eval", model, "heldout.jsonl");
+            if (!File.Exists(path)) throw new FileNotFoundException($"{path}: missing evaluation (run the study again to finish it)", path);
+            var records = RecordFile.Read<EvalRecord>(path, _ => { }).ToDictionary(r => r.Id);
+            outcomes.Add(_heldout.Select(id => records.TryGetValue(id, out var r) ? r.Samples.Select(s => s.Correct).ToArray()
+                : throw new InvalidDataException($"{path}: no samples for held-out problem {id}")).ToArray());
+            sources.Add(Relative(path));
+        }
+        return (outcomes.ToArray(), sources.ToArray());
+    }
+
+    static double[][] Avg(bool[][][] o) => o.Select(seed => seed.Select(p => p.Average(x => x ? 1.0 : 0.0)).ToArray()).ToArray();
+    static double[][] Pass(bool[][][] o) => o.Select(seed => seed.Select(p => p.Contains(true) ? 1.0 : 0.0).ToArray()).ToArray();
+    static Estimate E(Interval i) => new(i.Mean, i.Low, i.High, i.Seeds, i.Problems);
+    static double[][] Where(double[][] values, bool[][] keep) => values.Select((row, s) => row.Where((_, q) => keep[s][q]).ToArray()).ToArray();
+
+    sealed record ModelOutcomes(string Id, bool[][][] Outcomes, string[] Sources)
+    {
+        public double[][] Avg => StudyAggregator.Avg(Outcomes);
+        public double[][] Pass => StudyAggregator.Pass(Outcomes);
+    }
+
+    /// <summary>Aggregates everything into results.json's records (not written).</summary>
+    public StudyResults Aggregate(StudyInfo info)
+    {
+        var rows = new List<ResultRow>();
+        var diagnostics = new List<DiagnosticRun>();
+        var trajectories = new List<TrajectoryAnalysis>();
+        var subsets = _options.Subsets ? new List<SubsetRow>() : null;
+        var claims = new List<ClaimResult>();
+        var reference = (Func<long, string>)(seed => GymStudy.ReferenceDirectory(_directory, seed));
+        var (baseOutcomes, baseSources) = Outcomes(reference, TrdPipeline.BaseModelName);
+        var baseModel = new ModelOutcomes("base", baseOutcomes, baseSources);
+        var buckets = Metrics.Buckets(_options.K);
+        var basePassCounts = baseOutcomes.Select(seed => seed.Select(p => p.Count(x => x)).ToArray()).ToArray();
+        bool[][] Members(DifficultyBucket b) => basePassCounts.Select(seed => seed.Select(c => c >= b.Low && c <= b.High).ToArray()).ToArray();
+
+        ResultRow Row(string setting, ModelOutcomes m, string? trajectory)
+        {
+            var isBase = m.Id == "base";
+            var bucketRows = buckets.Select(b =>
+            {
+                var members = Members(b);
+                return new BucketEstimate(b.Label, members.Average(s => (double)s.Count(x => x)),
+                    E(Bootstrap.Mean(Where(m.Avg, members))), E(Bootstrap.Mean(Where(m.Pass, members))));
+            }).ToArray();
+            var curve = Enumerable.Range(0, _options.K).Select(k => m.Outcomes.Average(seed => Metrics.PassAtKCurve(seed)[k])).ToArray();
+            var perSeed = m.Outcomes.Select((seed, s) => new SeedScore(_options.Seeds[s], Metrics.AvgAtK(seed), Metrics.PassAtK(seed), m.Sources[s])).ToArray();
+            return new ResultRow(setting, m.Id, Label(m.Id), trajectory, E(Bootstrap.Mean(m.Avg)), E(Bootstrap.Mean(m.Pass)),
+                isBase ? null : E(Bootstrap.Difference(m.Avg, baseModel.Avg)), isBase ? null : E(Bootstrap.Difference(m.Pass, baseModel.Pass)),
+                bucketRows, curve, perSeed);
+        }
+
+        foreach (var setting in _options.Settings)
+        {
+            rows.Add(Row(setting, baseModel, null));
+            if (setting == "opd")
+            {
+                var (o, s) = Outcomes(reference, GymStudy.TeacherModelName);
+                rows.Add(Row(setting, new ModelOutcomes("teacher", o, s), null));
+            }
+            var methods = new Dictionary<string, ModelOutcomes>();
+            foreach (var method in _options.Methods)
+            {
+                var (o, s) = Outcomes(seed => GymStudy.MethodDirectory(_directory, seed, setting, method), TrdPipeline.TrainedModelName);
+                var id = MethodId(method);
+                methods[id] = new ModelOutcomes(id, o, s);
+                rows.Add(Row(setting, methods[id], method == "trd" ? "y_r" : "y_o"));
+                diagnostics.Add(Diagnostics(setting, method));
+            }
+            var corpus = Corpus(setting);
+            trajectories.Add(corpus.Analysis);
+            claims.AddRange(Claims(setting, methods, baseModel, diagnostics.Where(d => d.Setting == setting).ToList(), corpus, Members));
+            if (subsets is not null && setting == "opsd")
+                foreach (var method in GymStudy.SubsetMethods.Where(_options.Methods.Contains))
+                    foreach (var filter in GymStudy.SubsetFilters)
+                    {
+                        var (o, s) = Outcomes(seed => GymStudy.MethodDirectory(_directory, seed, setting, method, filter), TrdPipeline.TrainedModelName);
+                        var m = new ModelOutcomes(MethodId(method), o, s);
+                        var full = methods[MethodId(method)];
+                        var examples = _options.Seeds.Sum(seed => ExampleCount(GymStudy.MethodDirectory(_directory, seed, setting, method, filter)));
+                        subsets.Add(new SubsetRow(setting, MethodId(method), filter, examples, E(Bootstrap.Mean(m.Avg)), E(Bootstrap.Mean(m.Pass)),
+                            E(Bootstrap.Difference(m.Avg, full.Avg)), E(Bootstrap.Difference(m.Pass, full.Pass)), s));
+                    }
+        }
+        return new StudyResults(info, rows.ToArray(), diagnostics.ToArray(), trajectories.ToArray(), subsets?.ToArray(), claims.ToArray());
+    }
+
+    static int ExampleCount(string runDirectory)
+    {
+        var path = Path.Combine(runDirectory, "train", "examples.json");
+        using var document = JsonDocument.Parse(File.ReadAllText(path));
+        return document.RootElement.GetProperty("Refined").GetInt32() + document.RootElement.GetProperty("Rollout").GetInt32();
+    }
+
+    /// <summary>The Fig. 3 metrics logged per optimiser step.</summary>
+    public static readonly string[] DiagnosticMetrics = ["kl_correct", "kl_incorrect", "ppl_gap", "ppl_student", "ppl_teacher", "epistemic_mass", "loss"];
+
+    /// <summary>Per-seed values of one metric of one method's training log (NaN steps dropped).</summary>
+    double[][] MetricValues(string setting, string method, string metric) => _options.Seeds.Select(seed =>
+        MetricsLog.Read(Path.Combine(GymStudy.MethodDirectory(_directory, seed, setting, method), "train", "metrics.jsonl")).Records
+            .Select(r => r.Values.TryGetValue(metric, out var v) ? v ?? double.NaN : double.NaN).Where(double.IsFinite).ToArray()).ToArray();
+
+    DiagnosticRun Diagnostics(string setting, string method)
+    {
+        var paths = _options.Seeds.Select(seed => Path.Combine(GymStudy.MethodDirectory(_directory, seed, setting, method), "train", "metrics.jsonl")).ToArray();
+        var logs = paths.Select(p => File.Exists(p) ? MetricsLog.Read(p).Records : throw new FileNotFoundException($"{p}: missing training log", p)).ToArray();
+        var series = new Dictionary<string, Series>();
+        foreach (var metric in DiagnosticMetrics)
+        {
+            var steps = logs.Min(l => l.Count);
+            var columns = Enumerable.Range(0, steps).Select(i => logs.Select(l => l[i].Values.TryGetValue(metric, out var v) ? v ?? double.NaN : double.NaN)
+                .Where(double.IsFinite).ToArray()).ToArray();
+            series[metric] = new Series(Enumerable.Range(0, steps).Select(i => logs[0][i].Step ?? i).ToArray(),
+                columns.Select(c => c.Length == 0 ? double.NaN : c.Average()).ToArray(),
+                columns.Select(c => c.Length == 0 ? double.NaN : c.Min()).ToArray(),
+                columns.Select(c => c.Length == 0 ? double.NaN : c.Max()).ToArray());
+        }
+        var id = MethodId(method);
+        return new DiagnosticRun(setting, id, Label(id), method == "trd" ? "y_r" : "y_o", series, paths.Select(Relative).ToArray());
+    }
+
+    sealed record CorpusData(TrajectoryAnalysis Analysis, double[][] YOLength, double[][] YRLength, double[][] YOCorrect, double[][] YRCorrect);
+
+    CorpusData Corpus(string setting)
+    {
+        var yo = new List<RolloutRecord[]>();
+        var yr = new List<Dictionary<string, RefinementRecord>>();
+        var sources = new List<string>();
+        foreach (var seed in _options.Seeds)
+        {
+            var store = CorpusStore.Open(Path.Combine(GymStudy.CorpusDirectory(_directory, seed, setting), "corpus"));
+            yo.Add(store.ReadRollouts().OrderBy(r => r.Id, StringComparer.Ordinal).ToArray());
+            yr.Add(store.ReadRefinements().ToDictionary(r => r.Id));
+            sources.Add(Relative(store.PathOf(CorpusStore.RolloutsStage)));
+            sources.Add(Relative(store.PathOf(CorpusStore.RefinementsStage)));
+        }
+        bool YRCorrect(int s, RolloutRecord r) => yr[s].TryGetValue(r.Id, out var f) && f.YRCorrect;
+        int YRLength(int s, RolloutRecord r) => yr[s].TryGetValue(r.Id, out var f) ? f.YRTokenCount : 0;
+        var yoCorrect = yo.Select(seed => seed.Select(r => r.YOCorrect ? 1.0 : 0.0).ToArray()).ToArray();
+        var yrCorrect = yo.Select((seed, s) => seed.Select(r => YRCorrect(s, r) ? 1.0 : 0.0).ToArray()).ToArray();
+        var yoLength = yo.Select(seed => seed.Select(r => (double)r.YOTokenCount).ToArray()).ToArray();
+        var yrLength = yo.Select((seed, s) => seed.Select(r => (double)YRLength(s, r)).ToArray()).ToArray();
+        var all = yo.SelectMany((seed, s) => seed.Select(r => (Seed: s, Record: r))).ToArray();
+        var star = yo[0].Select(r => r.Solution ?? "").ToArray();
+
+        LengthStats Lengths(IEnumerable<int> values)
+        {
+            var v = values.OrderBy(x => x).ToArray();
+            double Q(double q) => v.Length == 0 ? double.NaN : v[(int)Math.Round(q * (v.Length - 1))];
+            return new LengthStats(v.Length, v.Length == 0 ? double.NaN : v.Average(), Q(0.5), Q(0.1), Q(0.9), v);
+        }
+        var lengths = new Dictionary<string, LengthStats>
+        {
+            ["y_star"] = Lengths(star.Select(s => _tokenizer.Encode(s).Length + 1)),     // + <|im_end|>, as y_o and y_r count it
+            ["y_o"] = Lengths(all.Select(x => x.Record.YOTokenCount)),
+            ["y_o_correct"] = Lengths(all.Where(x => x.Record.YOCorrect).Select(x => x.Record.YOTokenCount)),
+            ["y_o_incorrect"] = Lengths(all.Where(x => !x.Record.YOCorrect).Select(x => x.Record.YOTokenCount)),
+            ["y_r"] = Lengths(all.Select(x => YRLength(x.Seed, x.Record))),
+            ["y_r_correct"] = Lengths(all.Where(x => YRCorrect(x.Seed, x.Record)).Select(x => YRLength(x.Seed, x.Record))),
+            ["y_r_incorrect"] = Lengths(all.Where(x => !YRCorrect(x.Seed, x.Record)).Select(x => YRLength(x.Seed, x.Record))),
+        };
+        var accuracy = new Dictionary<string, Estimate>
+        {
+            ["y_star"] = E(Bootstrap.Mean([yo[0].Select(r => Verifier.Verify(r.Solution ?? "", r.Answer) ? 1.0 : 0.0).ToArray()])),
+            ["y_o"] = E(Bootstrap.Mean(yoCorrect)),
+            ["y_r"] = E(Bootstrap.Mean(yrCorrect)),
+        };
+        var joint = new JointCounts(
+            all.Count(x => x.Record.YOCorrect && YRCorrect(x.Seed, x.Record)), all.Count(x => x.Record.YOCorrect && !YRCorrect(x.Seed, x.Record)),
+            all.Count(x => !x.Record.YOCorrect && YRCorrect(x.Seed, x.Record)), all.Count(x => !x.Record.YOCorrect && !YRCorrect(x.Seed, x.Record)));
+        return new CorpusData(new TrajectoryAnalysis(setting, lengths, accuracy, joint, sources.ToArray()), yoLength, yrLength, yoCorrect, yrCorrect);
+    }
+
+    IEnumerable<ClaimResult> Claims(string setting, Dictionary<string, ModelOutcomes> methods, ModelOutcomes baseModel,
+        List<DiagnosticRun> runs, CorpusData corpus, Func<DifficultyBucket, bool[][]> members)
+    {
+        var name = setting.ToUpperInvariant();
+        ClaimResult Result(string id, string claim, ClaimOutcome o) => new(id, setting, claim, o.Verdict.Text, o.Measured, o.Rule);
+        var trd = methods["trd"];
+        var baselines = methods.Values.Where(m => m.Id != "trd").ToArray();
+        var k = _options.K;
+        yield return Result("trd_beats_baselines", $"{name}: TRD ≥ the dense-KL baselines on Avg@{k} and Pass@{k} (Tables 1–4)",
+            Trd.Core.Claims.TrdBeatsBaselines(baselines.SelectMany(b => new[]
+            {
+                new BaselineGap(Label(b.Id), $"Avg@{k}", Bootstrap.Difference(trd.Avg, b.Avg)),
+                new BaselineGap(Label(b.Id), $"Pass@{k}", Bootstrap.Difference(trd.Pass, b.Pass)),
+            }).ToArray()));
+
+        var yoMethod = _options.Methods.Contains("forward-kl") ? "forward-kl" : _options.Methods.First(m => m != "trd");
+        Interval Metric(string method, string metric) => Bootstrap.Mean(MetricValues(setting, method, metric));
+        var yoLabel = Label(MethodId(yoMethod));
+        yield return Result("d_incorrect_near_zero", $"{name}: D^incorrect ≈ 0 on y_o — the teacher collapses onto the student's failure ({yoLabel} on y_o vs TRD on y_r; §4.3, Fig. 3 left)",
+            Trd.Core.Claims.IncorrectKlNearZero(Metric(yoMethod, "kl_incorrect"), Metric("trd", "kl_incorrect")));
+        yield return Result("ppl_gap_opens", $"{name}: the PPL gap PPL_S − PPL_T opens on y_r ({yoLabel} on y_o vs TRD on y_r; Fig. 3 middle)",
+            Trd.Core.Claims.PplGapOpens(Metric(yoMethod, "ppl_gap"), Metric("trd", "ppl_gap")));
+        yield return Result("epistemic_mass_lower", $"{name}: the teacher's epistemic-token mass is lower on y_r than on y_o ({yoLabel} vs TRD; Fig. 3 right)",
+            Trd.Core.Claims.EpistemicMassLower(Metric(yoMethod, "epistemic_mass"), Metric("trd", "epistemic_mass")));
+        yield return Result("refined_shorter_more_correct", $"{name}: y_r is shorter and more often correct than y_o (§6.5, Fig. 5 left, App. B.1)",
+            Trd.Core.Claims.RefinedShorterAndMoreCorrect(Bootstrap.Difference(corpus.YRLength, corpus.YOLength), Bootstrap.Difference(corpus.YRCorrect, corpus.YOCorrect)));
+        var j = corpus.Analysis.Joint;
+        var recovered = corpus.YOCorrect.Select((seed, s) => seed.Select((yo, q) => (yo == 0 && corpus.YRCorrect[s][q] == 1 ? 1.0 : 0.0)
+            - (yo == 1 && corpus.YRCorrect[s][q] == 0 ? 1.0 : 0.0)).ToArray()).ToArray();
+        yield return Result("fail_to_pass_dominates", $"{name}: fail→pass refinements far outnumber pass→fail (App. B.1, Figs. 6–7)",
+            Trd.Core.Claims.FailToPassDominates(j.FailPass, j.PassFail, j.PassPass + j.PassFail + j.FailPass + j.FailFail, Bootstrap.Mean(recovered)));
+        var buckets = Metrics.Buckets(k);
+        BucketGain[] Gains(Func<ModelOutcomes, double[][]> metric) => buckets.Select(b =>
+            new BucketGain(b.Label, Bootstrap.Difference(Where(metric(trd), members(b)), Where(metric(baseModel), members(b))))).ToArray();
+        yield return Result("gains_hardest_bucket", $"{name}: TRD's gains over base concentrate on the hardest bucket {buckets[0].Label} (App. B.2, Fig. 8)",
+            Trd.Core.Claims.GainsOnHardestBucket(Gains(m => m.Pass), Gains(m => m.Avg)));
+    }
+}

@@ -1,0 +1,57 @@
+namespace Trd.Runtime.Study;
+
+/// <summary>What <c>trd study</c> runs: the plan (seeds, problem counts, settings, methods) and where.</summary>
+public sealed record StudyOptions
+{
+    /// <summary>The study directory.</summary>
+    public required string Directory { get; init; }
+    /// <summary>The gym model cache root (see <see cref="Gym.GymModels.DefaultCacheRoot"/>).</summary>
+    public required string CacheRoot { get; init; }
+    /// <summary>Study seeds: each runs rollouts, refinements, training and evaluation anew from the same models.</summary>
+    public long[] Seeds { get; init; } = [1, 2, 3];
+    /// <summary>Problems in the distillation corpus (the gym's corpus split).</summary>
+    public int TrainProblems { get; init; } = 192;
+    /// <summary>Held-out evaluation problems (the gym's held-out split).</summary>
+    public int HeldoutProblems { get; init; } = 64;
+    /// <summary>Samples per held-out problem (Avg@K, Pass@K).</summary>
+    public int K { get; init; } = 16;
+    /// <summary>"opd", "opsd" or both.</summary>
+    public string[] Settings { get; init; } = ["opd", "opsd"];
+    /// <summary>The methods' config names (Pipeline.RecipeNames).</summary>
+    public string[] Methods { get; init; } = [.. Pipeline.RecipeNames.All];
+    /// <summary>Also run App. B.3's subset-filter ablation (OPSD; Forward KL, Reverse KL and TRD on fail, succ, fail→succ).</summary>
+    public bool Subsets { get; init; }
+    /// <summary>The <c>--quick</c> plan: one seed, fewer problems (CI).</summary>
+    public bool Quick { get; init; }
+    /// <summary>The student's recipe (default <see cref="Gym.GymModels.Student"/>).</summary>
+    public Gym.GymModelRecipe Student { get; init; } = Gym.GymModels.Student;
+    /// <summary>The OPD teacher's recipe (default <see cref="Gym.GymModels.Teacher"/>).</summary>
+    public Gym.GymModelRecipe Teacher { get; init; } = Gym.GymModels.Teacher;
+    /// <summary>The command line, recorded in results.json.</summary>
+    public string Command { get; init; } = "trd study";
+
+    /// <summary>The quick plan of <c>--quick</c>: one seed, 64 corpus problems, 32 held-out problems.</summary>
+    public StudyOptions AsQuick() => this with { Quick = true, Seeds = [Seeds[0]], TrainProblems = 64, HeldoutProblems = 32 };
+
+    /// <summary>The same options with other model recipes (for F# callers, which cannot use <c>with</c> on C# records).</summary>
+    public StudyOptions WithModels(Gym.GymModelRecipe student, Gym.GymModelRecipe teacher) => this with { Student = student, Teacher = teacher };
+
+    /// <summary>The same options with other seeds and problem counts (for F# callers).</summary>
+    public StudyOptions WithPlan(long[] seeds, int trainProblems, int heldoutProblems) =>
+        this with { Seeds = seeds, TrainProblems = trainProblems, HeldoutProblems = heldoutProblems };
+
+    /// <summary>Raises <see cref="ArgumentException"/> naming the bad value.</summary>
+    public StudyOptions Validated()
+    {
+        if (Seeds.Length == 0) throw new ArgumentException("study: at least one seed");
+        if (Seeds.Distinct().Count() != Seeds.Length) throw new ArgumentException($"study: seeds repeat ({string.Join(", ", Seeds)})");
+        if (TrainProblems < 8) throw new ArgumentException($"study: --train-problems {TrainProblems}: at least 8");
+        if (HeldoutProblems < 4) throw new ArgumentException($"study: --heldout-problems {HeldoutProblems}: at least 4");
+        if (K < 2) throw new ArgumentException($"study: K = {K}: at least 2 (Pass@K and the buckets need several samples)");
+        foreach (var s in Settings)
+            if (s is not ("opd" or "opsd")) throw new ArgumentException($"study: setting '{s}': expected opd or opsd");
+        foreach (var m in Methods) Pipeline.RecipeNames.Parse(m, Trd.Core.Setting.Opd);
+        if (!Methods.Contains("trd")) throw new ArgumentException("study: the methods must include trd (the claims compare against it)");
+        return this;
+    }
+}

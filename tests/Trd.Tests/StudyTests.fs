@@ -1,0 +1,1 @@
+module Trd.Tests.StudyTests
