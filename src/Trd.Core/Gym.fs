@@ -180,17 +180,23 @@ module Gym =
                if seen.Add(String.Join(" ", terms)) then
                    yield { Id = $"{prefix}-{seen.Count - 1}"; Terms = terms } |]
 
-    /// Slips drawn per step: each step slips with probability rate; a slip is a Carry with probability carryShare,
-    /// else a Fix; the wrong sum is off by ±1, ±2 or ±10 (never negative).
+    /// Slips drawn per step, the way a careless solver slips: on a step whose sum carries into the tens (the units of
+    /// the running sum written so far plus the term reach 10), the carry is dropped with probability rate (the sum is
+    /// written 10 too small: 37+8=35); a dropped carry is kept (Carry: every later sum is built on it) with
+    /// probability carryShare, else caught at once ("Wait, 37+8=45"). One wrong alternative per step, so the habit
+    /// survives sampling at a temperature below 1 as a two-way choice rather than melting into many rare ones.
     [<CompiledName("DrawSlips")>]
     let drawSlips (rng: Rng) (terms: int[]) (rate: float) (carryShare: float) =
-        let sums = partialSums terms
-        [| for i in 0 .. sums.Length - 1 do
-              if rng.Unit() < rate then
-                  let deltas = [| -10; -2; -1; 1; 2; 10 |] |> Array.filter (fun d -> sums[i] + d >= 0)
-                  let delta = deltas[rng.Below deltas.Length]
-                  let mode = if rng.Unit() < carryShare then Carry else Fix
-                  yield { Step = i; Delta = delta; Mode = mode } |]
+        check terms
+        let mutable acc = terms[0]
+        [| for i in 0 .. terms.Length - 2 do
+               let d = terms[i + 1]
+               let right = acc + d
+               if acc % 10 + d >= 10 && rng.Unit() < rate then
+                   let mode = if rng.Unit() < carryShare then Carry else Fix
+                   yield { Step = i; Delta = -10; Mode = mode }
+                   acc <- if mode = Carry then right - 10 else right
+               else acc <- right |]
 
     /// An attempt y_o to learn refinement from: a solution with slips, cut after a random line with probability
     /// truncateRate (a rollout that ran out of budget).

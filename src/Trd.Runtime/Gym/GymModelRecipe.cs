@@ -26,6 +26,11 @@ public sealed record GymModelRecipe
     [JsonPropertyName("head_dim")] public int HeadDim { get; init; } = 16;
     /// <summary>MLP width.</summary>
     [JsonPropertyName("intermediate_size")] public int IntermediateSize { get; init; } = 192;
+    /// <summary>
+    /// Another recipe whose trained model this one starts from (the teacher is the student trained longer, on cleaner
+    /// data); null to start from random weights. The shape fields must then equal the starting model's.
+    /// </summary>
+    [JsonPropertyName("init_from")] public GymModelRecipe? InitFrom { get; init; }
     /// <summary>Initialisation and data seed.</summary>
     [JsonPropertyName("seed")] public long Seed { get; init; } = 1;
     /// <summary>Optimiser steps.</summary>
@@ -50,12 +55,12 @@ public sealed record GymModelRecipe
     /// <summary>Share of examples "refine y_o given y*" (OPSD's refinement prompt), target the corrected solution.</summary>
     [JsonPropertyName("refine_with_reference")] public double RefineWithReference { get; init; }
 
-    /// <summary>Per-step slip probability in "solve" targets (the model's own sloppiness).</summary>
+    /// <summary>Probability of dropping a carry on a carrying step in "solve" targets (the model's own sloppiness; Trd.Core.Gym.drawSlips).</summary>
     [JsonPropertyName("slip_rate")] public double SlipRate { get; init; } = 0.05;
     /// <summary>Share of those slips carried to the end (the rest are fixed after "Wait, ").</summary>
     [JsonPropertyName("carry_share")] public double CarryShare { get; init; } = 0.5;
-    /// <summary>Per-step slip probability of the attempts y_o in refinement examples.</summary>
-    [JsonPropertyName("attempt_slip_rate")] public double AttemptSlipRate { get; init; } = 0.2;
+    /// <summary>Probability of dropping a carry on a carrying step of the attempts y_o in refinement examples.</summary>
+    [JsonPropertyName("attempt_slip_rate")] public double AttemptSlipRate { get; init; } = 0.5;
     /// <summary>Share of attempt slips carried.</summary>
     [JsonPropertyName("attempt_carry_share")] public double AttemptCarryShare { get; init; } = 0.6;
     /// <summary>Share of attempts cut short.</summary>
@@ -79,6 +84,12 @@ public sealed record GymModelRecipe
         }
         Require(HiddenSize > 0 && Layers > 0 && Heads > 0 && KvHeads > 0 && HeadDim > 0 && IntermediateSize > 0, "shape", $"{HiddenSize}/{Layers}/{Heads}/{KvHeads}/{HeadDim}", "all sizes must be positive");
         Require(Heads % KvHeads == 0, "heads", Heads, "must be a multiple of kv_heads");
+        if (InitFrom is { } init)
+        {
+            init.Validated();
+            Require((HiddenSize, Layers, Heads, KvHeads, HeadDim, IntermediateSize) == (init.HiddenSize, init.Layers, init.Heads, init.KvHeads, init.HeadDim, init.IntermediateSize),
+                "shape", $"{HiddenSize}/{Layers}/{Heads}/{KvHeads}/{HeadDim}/{IntermediateSize}", $"must equal init_from '{init.Name}''s {init.HiddenSize}/{init.Layers}/{init.Heads}/{init.KvHeads}/{init.HeadDim}/{init.IntermediateSize}");
+        }
         Require(Steps > 0, "steps", Steps, "must be positive");
         Require(BatchSize > 0, "batch_size", BatchSize, "must be positive");
         Require(LearningRate > 0, "learning_rate", LearningRate, "must be positive");
