@@ -11,7 +11,7 @@ open Plotly.NET.LayoutObjects
 [<RequireQualifiedAccess>]
 module Charts =
 
-    /// One colour per model or method, the same in every figure.
+    /// One colour per model or method, the same in every figure and in the page's legends.
     let colour (model: string) =
         match model with
         | "base" -> "#7f7f7f"
@@ -44,8 +44,12 @@ module Charts =
                 copy.Add(item = nanToNull item)
             upcast copy
         | :? JsonValue as v ->
-            match v.TryGetValue<string>() with
-            | true, ("NaN" | "Infinity" | "-Infinity") -> null
+            match v.GetValueKind() with
+            | JsonValueKind.String when (match v.GetValue<string>() with "NaN" | "Infinity" | "-Infinity" -> true | _ -> false) -> null
+            // Six significant digits are more than a chart or its hover labels show, and keep the page small.
+            | JsonValueKind.Number ->
+                let inv = Globalization.CultureInfo.InvariantCulture
+                JsonValue.Create(Double.Parse(v.GetValue<double>().ToString("G6", inv), inv))
             | _ -> v.DeepClone()
         | _ -> null
 
@@ -55,11 +59,18 @@ module Charts =
         layout.Remove "width" |> ignore
         layout["autosize"] <- JsonValue.Create true
         layout["font"] <- JsonNode.Parse """{"family":"system-ui, -apple-system, 'Segoe UI', sans-serif","size":12,"color":"#222"}"""
-        layout["margin"] <- JsonNode.Parse """{"l":56,"r":16,"t":44,"b":48}"""
+        layout["margin"] <- JsonNode.Parse """{"l":56,"r":12,"t":36,"b":44}"""
         layout["paper_bgcolor"] <- JsonValue.Create "#ffffff"
         layout["plot_bgcolor"] <- JsonValue.Create "#ffffff"
-        layout["legend"] <- JsonNode.Parse """{"orientation":"h","y":-0.22,"x":0,"font":{"size":11}}"""
+        // Colours mean the same model in every chart, so the page shows one legend per group of charts (Report).
+        layout["showlegend"] <- JsonValue.Create false
         layout["hovermode"] <- JsonValue.Create "closest"
+        match layout["title"] with
+        | :? JsonObject as t ->
+            t["x"] <- JsonValue.Create 0.01
+            t["xanchor"] <- JsonValue.Create "left"
+            t["font"] <- JsonNode.Parse """{"size":13}"""
+        | _ -> ()
         for axis in [ "xaxis"; "yaxis" ] do
             let a =
                 match layout[axis] with
@@ -111,9 +122,12 @@ module Charts =
         runs
         |> Seq.collect (fun r ->
             let c = colour r.Model
-            [ Chart.Line(x = r.Steps, y = r.Max, Name = r.Name + " max", ShowLegend = false, LineWidth = 0.0,
+            // The band bridges steps where min or max is missing: a fill with gaps draws stray polygons.
+            let kept = [| for i in 0 .. r.Steps.Length - 1 do if Double.IsFinite r.Min[i] && Double.IsFinite r.Max[i] then i |]
+            let pick (values: float[]) = kept |> Array.map (fun i -> values[i])
+            [ Chart.Line(x = pick r.Steps, y = pick r.Max, Name = r.Name + " max", ShowLegend = false, LineWidth = 0.0,
                          LineColor = translucent c 0.0, UseDefaults = false)
-              Chart.Line(x = r.Steps, y = r.Min, Name = r.Name + " min", ShowLegend = false, LineWidth = 0.0,
+              Chart.Line(x = pick r.Steps, y = pick r.Min, Name = r.Name + " min", ShowLegend = false, LineWidth = 0.0,
                          LineColor = translucent c 0.0, Fill = StyleParam.Fill.ToNext_y, FillColor = translucent c 0.18,
                          UseDefaults = false)
               Chart.Line(x = r.Steps, y = r.Mean, Name = r.Name, LineColor = Color.fromHex c, LineWidth = 2.0,
@@ -146,7 +160,6 @@ module Charts =
             Chart.BoxPlot(Y = values, Name = name, MarkerColor = Color.fromHex hex, BoxMean = StyleParam.BoxMean.True,
                           UseDefaults = false))
         |> Chart.combine
-        |> Chart.withLayoutStyle (ShowLegend = false)
         |> titled title "" yTitle
 
     /// The 2×2 joint outcome of y_o (rows) and y_r (columns) as an annotated heatmap (Figs. 6–7 right).

@@ -51,7 +51,6 @@ module Report =
     let private f1 = Html.num "f1"
     let private pts = Html.interval "pts1"
     let private spts = Html.interval "signed_pts1"
-    let private upper (s: Text) = s.Value.ToUpperInvariant()
     let private lines (parts: string seq) = String.concat "\n" parts
 
     /// Percent of a mean with its interval below it: "42.3%" and "[40.1, 44.5]".
@@ -95,6 +94,15 @@ module Report =
 
     let private h3 (setting: Text) = $"<h3>{Html.upper setting}</h3>"
 
+    /// The legend of a group of charts: each model's colour and its label (charts carry none of their own).
+    let private legend (entries: (string * string) seq) =
+        entries
+        |> Seq.map (fun (model, label) -> $"<span class=\"entry\"><span class=\"swatch\" style=\"background:{Charts.colour model}\"></span>{label}</span>")
+        |> String.concat ""
+        |> sprintf "<div class=\"legend\">%s</div>"
+
+    let private rowLegend (rows: ResultRow seq) = rows |> Seq.map (fun x -> x.Model.Value, Html.text x.Label) |> legend
+
     let private keyed (entries: (string * Text)[]) =
         entries
         |> Array.map (fun (key, value) -> $"<span class=\"key\">{Html.esc key}</span> {Html.text value}")
@@ -127,6 +135,7 @@ module Report =
         if rows.Length = 0 then $"{h3 setting}<p class=\"note\">No result rows for this setting.</p>"
         else
             let k = int' r.Study.K
+            let kText = Format.number "int" r.Study.K.Value
             let contenders = rows |> Array.filter (fun x -> x.Model.Value <> "teacher")
             let best (pick: ResultRow -> Estimate) =
                 contenders |> Array.map (fun x -> (pick x).Mean.Value) |> Array.filter Double.IsFinite
@@ -161,20 +170,21 @@ module Report =
                 Html.table "compact" [ th "Model"; thNum "Seed"; thNum $"Avg@{k}"; thNum $"Pass@{k}"; th "Evaluation file" ] perSeed
             let chart =
                 rows
-                |> Array.map (fun x -> x.Label.Value, x.Model.Value, [| bar "Avg@K" x.AvgAtK; bar "Pass@K" x.PassAtK |])
-                |> Charts.groupedBars (upper setting + ": Avg@K and Pass@K with 95% intervals") "%"
+                |> Array.map (fun x -> x.Label.Value, x.Model.Value, [| bar $"Avg@{kText}" x.AvgAtK; bar $"Pass@{kText}" x.PassAtK |])
+                |> Charts.groupedBars $"Avg@{kText} and Pass@{kText} with 95%% intervals" "%"
             [ h3 setting
               table
-              page.Chart 360 chart
+              rowLegend rows
+              page.Chart 340 chart
               $"<details><summary>Per-seed scores and their evaluation files</summary>{perSeedTable}</details>" ]
             |> String.concat "\n"
 
     let private metrics =
-        [| "kl_correct", "D<sup>correct</sup>: per-token KL on correct rollouts", "KL (nats/token)"
-           "kl_incorrect", "D<sup>incorrect</sup>: per-token KL on incorrect rollouts", "KL (nats/token)"
-           "ppl_gap", "PPL gap: PPL<sub>S</sub> − PPL<sub>T</sub>", "perplexity gap"
-           "epistemic_mass", "Teacher's epistemic-token mass", "mass"
-           "loss", "Training loss", "loss" |]
+        [| "kl_correct", "D<sup>correct</sup>", "per-token KL, correct rollouts"
+           "kl_incorrect", "D<sup>incorrect</sup>", "per-token KL, incorrect rollouts"
+           "ppl_gap", "PPL gap", "PPL<sub>S</sub> − PPL<sub>T</sub>"
+           "epistemic_mass", "Epistemic-token mass", "teacher's mass"
+           "loss", "Loss", "training loss" |]
 
     let private diagnostics (page: Page) (r: StudyResults) (setting: Text) =
         let runs =
@@ -198,7 +208,7 @@ module Report =
                                   Charts.Band.Mean = s.Mean |> Array.map _.Value
                                   Charts.Band.Min = s.Min |> Array.map _.Value
                                   Charts.Band.Max = s.Max |> Array.map _.Value }))
-                    if bands.Length = 0 then None else Some(page.Chart 340 (Charts.bands title yTitle bands)))
+                    if bands.Length = 0 then None else Some(page.Chart 300 (Charts.bands title yTitle bands)))
             let last (values: Num[]) = if values.Length = 0 then dash else Html.num "f3" values[values.Length - 1]
             let lastRow (d: DiagnosticRun) =
                 let step =
@@ -216,7 +226,9 @@ module Report =
                 runs
                 |> Array.collect (fun d -> d.Sources |> Array.map (fun s -> $"<li>{Html.text d.Label}: <code>{Html.text s}</code></li>"))
                 |> String.concat ""
+            let runLegend = runs |> Array.map (fun d -> d.Method.Value, $"{Html.text d.Label} on {Html.text d.Trajectory}") |> legend
             [ h3 setting
+              runLegend
               $"<div class=\"grid\">{lines charts}</div>"
               "<p class=\"note\">Mean over seeds at the last logged step:</p>"
               lastTable
@@ -252,13 +264,13 @@ module Report =
                          [ td "label" (Html.esc name); td "n" (Html.num "int" l.Count); td "n" (Html.num "f1" l.Mean)
                            td "n" (Html.num "f0" l.Median); td "n" (Html.num "f0" l.P10); td "n" (Html.num "f0" l.P90) ] |> Seq.ofList))
             let colourOf key = lengthKinds |> Array.tryFind (fun (k, _, _) -> k = key) |> Option.map (fun (_, _, c) -> c) |> Option.defaultValue "#9467bd"
-            let boxes = Charts.boxes (upper setting + ": trajectory length (tokens)") "tokens" (lengths |> Array.map (fun (k, n, l) -> n, colourOf k, l.Values))
+            let boxes = Charts.boxes "Trajectory length" "tokens" (lengths |> Array.map (fun (k, n, l) -> n, colourOf k, l.Values))
             let accuracy = ordered accuracyKinds t.Accuracy
             let accuracyTable =
                 Html.table "compact" [ th "Trajectory"; thNum "Verifier accuracy (%)" ]
                     (accuracy |> Array.map (fun (_, name, e) -> [ td "label" (Html.esc name); td "n" (meanWithInterval e) ] |> Seq.ofList))
             let accuracyChart =
-                Charts.groupedBars (upper setting + ": verifier accuracy with 95% intervals") "%"
+                Charts.groupedBars "Verifier accuracy, 95% intervals" "%"
                     (accuracy |> Array.map (fun (k, n, e) -> n, (if k = "y_r" then "trd" elif k = "y_o" then "forward_kl" else "base"), [| bar n e |]))
             let j = t.Joint
             let jointTable =
@@ -266,7 +278,7 @@ module Report =
                     [ [ th "y_o pass"; td "n" (Html.num "int" j.PassPass); td "n price" (Html.num "int" j.PassFail) ] |> Seq.ofList
                       [ th "y_o fail"; td "n gain" (Html.num "int" j.FailPass); td "n" (Html.num "int" j.FailFail) ] |> Seq.ofList ]
             let jointChart =
-                Charts.joint (upper setting + ": joint outcome of y_o and y_r") j.PassPass.Value j.PassFail.Value j.FailPass.Value j.FailFail.Value
+                Charts.joint "Joint outcome of y_o and y_r" j.PassPass.Value j.PassFail.Value j.FailPass.Value j.FailFail.Value
             let sources = t.Sources |> Array.map (fun s -> $"<li><code>{Html.text s}</code></li>") |> String.concat ""
             [ h3 setting
               "<div class=\"grid\">"
@@ -295,11 +307,12 @@ module Report =
             let chart (name: string) (pick: BucketEstimate -> Estimate) =
                 withBuckets
                 |> Array.map (fun x -> x.Label.Value, x.Model.Value, x.Buckets |> Array.map (fun b -> bar b.Bucket.Value (pick b)))
-                |> Charts.groupedBars (upper setting + $": {name} by base-difficulty bucket") "%"
+                |> Charts.groupedBars $"{name} by base-difficulty bucket" "%"
             let kText = Format.number "int" r.Study.K.Value
             let avgChart, passChart = page.Chart 360 (chart $"Avg@{kText}" _.AvgAtK), page.Chart 360 (chart $"Pass@{kText}" _.PassAtK)
             let avgTable, passTable = table $"Avg@{k} (%%)" _.AvgAtK, table $"Pass@{k} (%%)" _.PassAtK
             [ h3 setting
+              rowLegend withBuckets
               "<div class=\"grid two\">"
               $"<div>{avgChart}{avgTable}</div>"
               $"<div>{passChart}{passTable}</div>"
@@ -315,7 +328,7 @@ module Report =
                 rows
                 |> Array.map (fun x ->
                     x.Label.Value, x.Model.Value, Array.init x.PassAtKCurve.Length (fun i -> float (i + 1)), x.PassAtKCurve |> Array.map (fun v -> percent v.Value))
-                |> Charts.lines (upper setting + ": pass@k") "k (samples per problem)" "%"
+                |> Charts.lines "pass@k" "k (samples per problem)" "%"
             let k = int' r.Study.K
             let table =
                 Html.table "compact" [ th "Model"; thNum "pass@k at k = 1"; thNum $"pass@k at k = {k}" ]
@@ -323,7 +336,7 @@ module Report =
                      |> Array.map (fun x ->
                          [ td "label" (Html.text x.Label); td "n" (Html.num "pct1" x.PassAtKCurve[0])
                            td "n" (Html.num "pct1" x.PassAtKCurve[x.PassAtKCurve.Length - 1]) ] |> Seq.ofList))
-            [ h3 setting; "<div class=\"grid two\">"; $"<div>{page.Chart 380 chart}</div>"; $"<div>{table}</div>"; "</div>" ]
+            [ h3 setting; rowLegend rows; "<div class=\"grid two\">"; $"<div>{page.Chart 380 chart}</div>"; $"<div>{table}</div>"; "</div>" ]
             |> String.concat "\n"
 
     let private subsets (r: StudyResults) =
@@ -420,6 +433,8 @@ table.compact td, table.compact th { padding: 3px 8px; }
 table.joint th { background: var(--soft); }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(380px, 1fr)); gap: 12px 20px; align-items: start; }
 .grid.two { grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); }
+.legend { display: flex; flex-wrap: wrap; gap: 4px 18px; margin: 4px 0 8px; font-size: 13px; }
+.legend .swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
 .chart { width: 100%; min-height: 300px; border: 1px solid var(--line); border-radius: 6px; }
 .chart.missing { display: flex; align-items: center; justify-content: center; padding: 16px; background: var(--soft); }
 details { margin: 4px 0 16px; }
@@ -428,7 +443,7 @@ ul.sources { margin: 6px 0; padding-left: 20px; font-size: 12.5px; }
 ul.claims { list-style: none; padding: 0; margin: 12px 0; }
 ul.claims li { display: flex; gap: 14px; align-items: flex-start; padding: 10px 0; border-bottom: 1px solid var(--line); }
 .claim .measured, .claim .rule { color: var(--muted); font-size: 13px; }
-.badge { flex: 0 0 auto; min-width: 118px; text-align: center; padding: 2px 10px; border-radius: 999px; font-size: 12px; font-weight: 600; border: 1px solid; }
+.badge { flex: 0 0 128px; text-align: center; padding: 2px 10px; border-radius: 999px; font-size: 12px; font-weight: 600; border: 1px solid; }
 .badge.ok { color: var(--ok); background: var(--ok-bg); border-color: var(--ok); }
 .badge.bad { color: var(--bad); background: var(--bad-bg); border-color: var(--bad); }
 .badge.warn { color: var(--warn); background: var(--warn-bg); border-color: var(--warn); }
@@ -438,17 +453,20 @@ footer { margin-top: 48px; color: var(--muted); font-size: 12.5px; border-top: 1
 """
 
     let private script = """
-function trdPlot(id, figure) {
-  var el = document.getElementById(id);
-  if (typeof Plotly === "undefined") {
-    el.className += " missing";
-    el.textContent = "This chart needs plotly.min.js beside report.html (trd study copies it there).";
-    return;
-  }
-  Plotly.newPlot(el, figure.data, figure.layout, { responsive: true, displaylogo: false });
-}
+// Charts are drawn once the page is laid out, so each takes the width of its final grid cell.
+var trdFigures = [];
+function trdPlot(id, figure) { trdFigures.push([id, figure]); }
 document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll(".num").forEach(function (e) { e.title = "results.json " + e.dataset.json; });
+  trdFigures.forEach(function (f) {
+    var el = document.getElementById(f[0]);
+    if (typeof Plotly === "undefined") {
+      el.className += " missing";
+      el.textContent = "This chart needs plotly.min.js beside report.html (trd study copies it there).";
+      return;
+    }
+    Plotly.newPlot(el, f[1].data, f[1].layout, { responsive: true, displaylogo: false });
+  });
 });
 """
 
