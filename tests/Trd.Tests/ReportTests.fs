@@ -190,6 +190,60 @@ let checkNumbers (resultsJson: string) (html: string) : string list =
 let spans (html: string) =
     [ for m in spanPattern.Matches html -> decode m.Groups[1].Value, decode m.Groups[2].Value, decode m.Groups[3].Value ]
 
+/// A small study built from Trd.Runtime's own records and written by StudyResults.Write, so the report's parser is held
+/// to the schema the runtime writes (names, nulls, NaN, dates).
+let private runtimeStudy (directory: string) =
+    let e m = Trd.Runtime.Study.Estimate(m, m - 0.1, m + 0.1, 1, 16)
+    let buckets =
+        [| Trd.Runtime.Study.BucketEstimate("B0", 5.0, e nan, e nan)
+           Trd.Runtime.Study.BucketEstimate("B1–2", 6.0, e 0.4, e 0.6)
+           Trd.Runtime.Study.BucketEstimate("B3–4", 5.0, e 0.8, e 0.9) |]
+    let row setting model label trajectory (delta: Trd.Runtime.Study.Estimate) =
+        Trd.Runtime.Study.ResultRow(setting, model, label, trajectory, e 0.3, e 0.6, delta, delta, buckets, [| 0.3; 0.45; 0.55; 0.6 |],
+                                    [| Trd.Runtime.Study.SeedScore(1L, 0.3, 0.6, $"seed-1/{setting}/{model}/eval/trained/heldout.jsonl") |])
+    let settings = [| "opd"; "opsd" |]
+    let rows =
+        [| for s in settings do
+             yield row s "base" "Base" null null
+             if s = "opd" then yield row s "teacher" "Teacher" null (e 0.05)
+             yield row s "forward_kl" "Forward KL" "y_o" (e -0.02)
+             yield row s "trd" "TRD" "y_r" (e 0.07) |]
+    let series () =
+        let d = Collections.Generic.Dictionary<string, Trd.Runtime.Study.Series>()
+        for m in [ "kl_correct"; "kl_incorrect"; "ppl_gap"; "ppl_student"; "ppl_teacher"; "epistemic_mass"; "loss" ] do
+            d[m] <- Trd.Runtime.Study.Series([| 1L; 2L; 3L |], [| 0.5; nan; 0.3 |], [| 0.4; nan; 0.2 |], [| 0.6; nan; 0.4 |])
+        d
+    let diagnostics =
+        [| for s in settings do
+             for m, label, t in [ "forward_kl", "Forward KL", "y_o"; "trd", "TRD", "y_r" ] ->
+                 Trd.Runtime.Study.DiagnosticRun(s, m, label, t, series (), [| $"seed-1/{s}/{m}/train/metrics.jsonl" |]) |]
+    let lengths () =
+        let d = Collections.Generic.Dictionary<string, Trd.Runtime.Study.LengthStats>()
+        for key in [ "y_star"; "y_o"; "y_o_correct"; "y_o_incorrect"; "y_r"; "y_r_correct"; "y_r_incorrect" ] do
+            d[key] <- if key = "y_r_incorrect" then Trd.Runtime.Study.LengthStats(0, nan, nan, nan, nan, [||])
+                      else Trd.Runtime.Study.LengthStats(3, 10.0, 10.0, 8.0, 12.0, [| 8; 10; 12 |])
+        d
+    let accuracy () =
+        let d = Collections.Generic.Dictionary<string, Trd.Runtime.Study.Estimate>()
+        for key in [ "y_star"; "y_o"; "y_r" ] do d[key] <- e 0.7
+        d
+    let trajectories =
+        [| for s in settings ->
+             Trd.Runtime.Study.TrajectoryAnalysis(s, lengths (), accuracy (), Trd.Runtime.Study.JointCounts(9, 1, 4, 2),
+                                                  [| $"seed-1/{s}/corpus/rollouts.jsonl" |]) |]
+    let claims =
+        [| Trd.Runtime.Study.ClaimResult("trd_beats_baselines", "opd", "OPD: TRD ≥ the dense-KL baselines on Avg@4 and Pass@4 (Tables 1–4)",
+                                         "inconclusive", "Forward KL, Avg@4: +1.0 [−2.0, 4.0] pp", "reproduced when …") |]
+    let dictionary (pairs: (string * string) list) =
+        let d = Collections.Generic.Dictionary<string, string>()
+        for k, v in pairs do d[k] <- v
+        d
+    let info =
+        Trd.Runtime.Study.StudyInfo("trd study --quick", true, [| 1L |], settings, [| "forward_kl"; "trd" |], 4, 16, 16,
+                                    dictionary [ "student", "student-model"; "teacher", "teacher-model" ], "Linux, 2 cores",
+                                    DateTime(2025, 1, 2, 3, 4, 5, DateTimeKind.Utc), 61.5, dictionary [ "trd", "0.1.0" ])
+    Trd.Runtime.Study.StudyResults(info, rows, diagnostics, trajectories, null, claims).Write directory
+
 let private tempDir () =
     let d = Path.Combine(Path.GetTempPath(), "trd-report-" + Guid.NewGuid().ToString("N"))
     Directory.CreateDirectory d |> ignore
@@ -349,6 +403,20 @@ let tests =
                 Expect.equal (File.ReadAllBytes plotly) (File.ReadAllBytes(Report.plotlyJsSource ())) "the library beside it"
                 Expect.equal (write.Invoke dir) report "a second write"
                 Expect.equal (Directory.GetFiles dir |> Array.map Path.GetFileName |> Array.sort) [| "plotly.min.js"; "report.html"; "results.json" |] "no temporary files"
+            finally
+                Directory.Delete(dir, true)
+
+        testCase "results.json as Trd.Runtime's StudyResults writes it renders, and every number traces back to it" <| fun () ->
+            let dir = tempDir ()
+            try
+                runtimeStudy dir
+                let report = Report.write dir
+                let json = File.ReadAllText(Path.Combine(dir, "results.json"))
+                let html = File.ReadAllText report
+                Expect.equal (checkNumbers json html) [] "traceable"
+                Expect.stringContains html "data-json=\"/study/started\" data-format=\"text\">2025-01-02T03:04:05Z<" "the start time as written"
+                Expect.exists (spans html) (fun (p, _, t) -> p = "/rows/0/buckets/0/avg_at_k/mean" && t = "—") "NaN from the runtime prints as a dash"
+                Expect.stringContains html "trd study --subsets" "no subsets: the hint"
             finally
                 Directory.Delete(dir, true)
 
