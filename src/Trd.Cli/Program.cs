@@ -16,7 +16,7 @@ static class Program
         root.Add(ToolCommands.Tokenize());
         root.Add(ToolCommands.Generate());
         root.Add(GymCommand.Create());
-        root.Add(StudyCommand.Create(null));
+        root.Add(StudyCommand.Create(Trd.Report.Report.Write));
         return root.Parse(args).Invoke();
     }
 }
