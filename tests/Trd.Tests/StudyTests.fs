@@ -1,1 +1,175 @@
+/// `trd study --quick` end to end, as CI runs it: the gym models (trained into the model cache on a fresh machine),
+/// the whole comparison, results.json and report.html. The test asserts the report's shape and that every number in it
+/// traces to a file of the run; it asserts no claim's verdict (the verdicts are whatever the run measures).
 module Trd.Tests.StudyTests
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Text.Json
+open System.Text.Json.Nodes
+open System.Text.RegularExpressions
+open Expecto
+open Trd.Report
+
+/// trd.dll in the CLI project's own output directory, built in the same configuration as these tests.
+let private trdDll () =
+    let configuration = if AppContext.BaseDirectory.Contains "/Debug/" then "Debug" else "Release"
+    let path = Path.Combine(TestData.repositoryRoot, "src", "Trd.Cli", "bin", configuration, "net10.0", "linux-x64", "trd.dll")
+    if not (File.Exists path) then failwithf "%s is missing: build src/Trd.Cli (the test project references it)" path
+    path
+
+/// Runs `trd study --quick --out <dir>` once (the model cache is the default one, so a machine trains the gym models
+/// once and reuses them), returning the directory, the exit code and the output.
+let private quickStudy =
+    lazy
+        (let directory = Path.Combine(Path.GetTempPath(), "trd-study-" + Guid.NewGuid().ToString("N"))
+         let psi = ProcessStartInfo("dotnet", [ trdDll (); "study"; "--quick"; "--out"; directory ], WorkingDirectory = TestData.repositoryRoot,
+                                    RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+         let watch = Stopwatch.StartNew()
+         use p = Process.Start psi
+         let out = p.StandardOutput.ReadToEndAsync()
+         let err = p.StandardError.ReadToEndAsync()
+         if not (p.WaitForExit(TimeSpan.FromMinutes 25.0)) then
+             p.Kill true
+             failwithf "trd study --quick did not finish in 25 minutes\n%s" err.Result
+         eprintfn "trd study --quick: %.0f s (models %s)" watch.Elapsed.TotalSeconds (if err.Result.Contains "training" then "trained" else "cached")
+         directory, p.ExitCode, out.Result, err.Result)
+
+let private finished () =
+    let directory, code, out, err = quickStudy.Force()
+    if code <> 0 then failwithf "trd study --quick exited with %d\nstdout:\n%s\nstderr (last 4000 chars):\n%s" code out (err.Substring(max 0 (err.Length - 4000)))
+    directory
+
+let private resultsNode directory = JsonNode.Parse(File.ReadAllText(Path.Combine(directory, "results.json")))
+
+let private str (n: JsonNode) = n.GetValue<string>()
+let private num (n: JsonNode) = n.GetValue<float>()
+let private int32 (n: JsonNode) = n.GetValue<int>()
+let private bool (n: JsonNode) = n.GetValue<bool>()
+let private int64 (n: JsonNode) = n.GetValue<int64>()
+let private close (a: float) (b: float) = abs (a - b) <= 1e-9
+
+/// Avg@K and Pass@K recomputed from one eval file (the held-out problems in problems/heldout.jsonl order).
+let private scoresOf (directory: string) (source: string) =
+    let heldout = File.ReadAllLines(Path.Combine(directory, "problems", "heldout.jsonl")) |> Array.map (fun l -> JsonNode.Parse(l)["id"] |> str)
+    let records =
+        File.ReadAllLines(Path.Combine(directory, source))
+        |> Array.filter (fun l -> l.Trim() <> "")
+        |> Array.map (fun l ->
+            let n = JsonNode.Parse l
+            (n["id"] |> str), [| for s in n["samples"].AsArray() -> s["correct"] |> bool |])
+        |> dict
+    let perProblem = heldout |> Array.map (fun id -> records[id])
+    let avg = perProblem |> Array.averageBy (fun s -> s |> Array.averageBy (fun c -> if c then 1.0 else 0.0))
+    let pass = perProblem |> Array.averageBy (fun s -> if Array.contains true s then 1.0 else 0.0)
+    avg, pass, perProblem |> Array.map Array.length
+
+
+[<Tests>]
+let tests =
+    testSequenced <| testList "Study" [
+        testCase "trd study --quick finishes and prints every claim and the report's path" <| fun () ->
+            let directory = finished ()
+            let _, _, out, _ = quickStudy.Force()
+            Expect.stringContains out "report: " "the report's path is printed"
+            let verdicts = Regex.Matches(out, @"^(reproduced|not reproduced|inconclusive)\s", RegexOptions.Multiline)
+            Expect.equal verdicts.Count 14 "a verdict line per claim and setting"
+            Expect.isTrue (File.Exists(Path.Combine(directory, "report.html"))) "report.html"
+            Expect.isTrue (File.Exists(Path.Combine(directory, "plotly.min.js"))) "plotly.min.js beside it"
+            Expect.isTrue (File.Exists(Path.Combine(directory, "logs", "study.log"))) "the log"
+
+        testCase "the report has every section, and every number in it is a value of results.json" <| fun () ->
+            let directory = finished ()
+            let html = File.ReadAllText(Path.Combine(directory, "report.html"))
+            let json = File.ReadAllText(Path.Combine(directory, "results.json"))
+            for id in Report.sectionIds do
+                Expect.stringContains html $"<h2 id=\"{id}\"" $"section {id}"
+            Expect.equal (ReportTests.checkNumbers json html) [] "every printed number traces to results.json"
+            Expect.isGreaterThan (ReportTests.spans html).Length 300 "the page prints the run's values"
+
+        testCase "results.json's scores recompute from the eval files they name" <| fun () ->
+            let directory = finished ()
+            let results = resultsNode directory
+            let k = results["study"]["k"] |> int32
+            let rows = results["rows"].AsArray()
+            let models = [ for r in rows -> (r["setting"] |> str), (r["model"] |> str) ]
+            for setting in [ "opd"; "opsd" ] do
+                for model in [ "base"; "forward_kl"; "forward_kl_clip"; "reverse_kl"; "reverse_kl_topk"; "trd" ] do
+                    Expect.contains models (setting, model) $"a {setting} row for {model}"
+            Expect.contains models ("opd", "teacher") "the OPD teacher's row"
+            for r in rows do
+                let perSeed = r["per_seed"].AsArray()
+                Expect.equal perSeed.Count 1 "one seed under --quick"
+                for s in perSeed do
+                    let source = s["source"] |> str
+                    let avg, pass, samples = scoresOf directory source
+                    Expect.all samples (fun n -> n = k) $"{source}: K samples per problem"
+                    Expect.isTrue (close avg (s["avg_at_k"] |> num)) $"{source}: Avg@K {avg} recomputed"
+                    Expect.isTrue (close pass (s["pass_at_k"] |> num)) $"{source}: Pass@K {pass} recomputed"
+                    Expect.isTrue (close avg (r["avg_at_k"]["mean"] |> num)) $"{source}: the row's mean is its one seed's"
+                let curve = r["pass_at_k_curve"].AsArray() |> Seq.map (fun v -> v |> num) |> Array.ofSeq
+                Expect.equal curve.Length k "pass@k for k = 1…K"
+                Expect.isTrue (close curve[0] (r["avg_at_k"]["mean"] |> num)) "pass@1 = Avg@K"
+                Expect.isTrue (close curve[k - 1] (r["pass_at_k"]["mean"] |> num)) "pass@K = Pass@K"
+
+        testCase "the diagnostics and the trajectory analysis name files that hold what results.json says" <| fun () ->
+            let directory = finished ()
+            let results = resultsNode directory
+            let diagnostics = results["diagnostics"].AsArray()
+            Expect.equal diagnostics.Count 10 "five methods × two settings"
+            for d in diagnostics do
+                let source = d["sources"].AsArray()[0] |> str
+                let lines = File.ReadAllLines(Path.Combine(directory, source)) |> Array.filter (fun l -> l.Trim() <> "") |> Array.map JsonNode.Parse
+                let loss = d["series"]["loss"]
+                let steps = loss["steps"].AsArray() |> Seq.map (fun v -> v |> int64) |> Array.ofSeq
+                Expect.isNonEmpty steps $"{source}: logged steps"
+                let logged = lines |> Array.filter (fun n -> n["loss"] <> null) |> Array.map (fun n -> (n["step"] |> int64), (n["loss"] |> num)) |> dict
+                steps |> Array.iteri (fun i step ->
+                    Expect.isTrue (close logged[step] (loss["mean"].AsArray()[i] |> num)) $"{source}: loss at step {step}")
+            for t in results["trajectories"].AsArray() do
+                let joint = t["joint"]
+                let total = [ "pass_pass"; "pass_fail"; "fail_pass"; "fail_fail" ] |> List.sumBy (fun c -> joint[c] |> int32)
+                let source = t["sources"].AsArray() |> Seq.map (fun s -> s |> str) |> Seq.find (fun s -> s.EndsWith "refinements.jsonl")
+                let records = File.ReadAllLines(Path.Combine(directory, source)) |> Array.filter (fun l -> l.Trim() <> "")
+                Expect.equal total records.Length $"{source}: the 2×2 counts every refinement once"
+                let lengths = t["lengths"]
+                let yo = lengths["y_o"]
+                let yoCount = int32 yo["count"]
+                Expect.equal yoCount records.Length "a y_o length per corpus record"
+
+        testCase "one claim line per claim and setting, each with a verdict, the measured values and the rule" <| fun () ->
+            let directory = finished ()
+            let results = resultsNode directory
+            let claims = results["claims"].AsArray()
+            Expect.equal claims.Count 14 "seven claims × two settings"
+            for c in claims do
+                Expect.contains [ "reproduced"; "not reproduced"; "inconclusive" ] (c["verdict"] |> str) "verdict"
+                Expect.isNotEmpty (c["measured"] |> str) "measured"
+                Expect.isNotEmpty (c["rule"] |> str) "rule"
+
+        testCase "a rerun resumes the finished study without training or sampling again" <| fun () ->
+            let directory = finished ()
+            let before = File.ReadAllText(Path.Combine(directory, "seed-1", "opd", "trd", "eval", "trained", "heldout.jsonl"))
+            let psi = ProcessStartInfo("dotnet", [ trdDll (); "study"; "--quick"; "--out"; directory ], WorkingDirectory = TestData.repositoryRoot,
+                                       RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+            let watch = Stopwatch.StartNew()
+            use p = Process.Start psi
+            let err = p.StandardError.ReadToEndAsync()
+            p.StandardOutput.ReadToEnd() |> ignore
+            p.WaitForExit()
+            Expect.equal p.ExitCode 0 $"rerun exit code\n{err.Result}"
+            Expect.equal (File.ReadAllText(Path.Combine(directory, "seed-1", "opd", "trd", "eval", "trained", "heldout.jsonl"))) before "evaluation kept"
+            Expect.isLessThan watch.Elapsed.TotalSeconds 60.0 "nothing is recomputed"
+
+        testCase "a directory holding another plan is refused with its study.json named" <| fun () ->
+            let directory = finished ()
+            let psi = ProcessStartInfo("dotnet", [ trdDll (); "study"; "--out"; directory ], WorkingDirectory = TestData.repositoryRoot,
+                                       RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+            use p = Process.Start psi
+            let err = p.StandardError.ReadToEndAsync()
+            p.StandardOutput.ReadToEnd() |> ignore
+            p.WaitForExit()
+            Expect.notEqual p.ExitCode 0 "refused"
+            Expect.stringContains err.Result "study.json" "names the plan file"
+    ]
