@@ -33,7 +33,7 @@ let private quickStudy =
          if not (p.WaitForExit(TimeSpan.FromMinutes 25.0)) then
              p.Kill true
              failwithf "trd study --quick did not finish in 25 minutes\n%s" err.Result
-         eprintfn "trd study --quick: %.0f s (models %s)" watch.Elapsed.TotalSeconds (if err.Result.Contains "training" then "trained" else "cached")
+         eprintfn "trd study --quick: %.0f s (models %s)" watch.Elapsed.TotalSeconds (if err.Result.Contains "(not cached" then "trained first" else "cached")
          directory, p.ExitCode, out.Result, err.Result)
 
 let private finished () =
