@@ -8,7 +8,7 @@ open System.IO
 open Expecto
 
 /// trd.dll in the CLI project's own output directory, built in the same configuration as these tests.
-let private trdDll =
+let trdDll =
     lazy
         (let configuration = if AppContext.BaseDirectory.Contains "/Debug/" then "Debug" else "Release"
          let path = Path.Combine(TestData.repositoryRoot, "src", "Trd.Cli", "bin", configuration, "net10.0", "linux-x64", "trd.dll")

@@ -12,12 +12,7 @@ open System.Text.RegularExpressions
 open Expecto
 open Trd.Report
 
-/// trd.dll in the CLI project's own output directory, built in the same configuration as these tests.
-let private trdDll () =
-    let configuration = if AppContext.BaseDirectory.Contains "/Debug/" then "Debug" else "Release"
-    let path = Path.Combine(TestData.repositoryRoot, "src", "Trd.Cli", "bin", configuration, "net10.0", "linux-x64", "trd.dll")
-    if not (File.Exists path) then failwithf "%s is missing: build src/Trd.Cli (the test project references it)" path
-    path
+let private trdDll () = CliTests.trdDll.Force()
 
 /// Runs `trd study --quick --out <dir>` once (the model cache is the default one, so a machine trains the gym models
 /// once and reuses them), returning the directory, the exit code and the output.
