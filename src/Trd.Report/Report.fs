@@ -559,21 +559,28 @@ document.addEventListener("DOMContentLoaded", function () {
     let private sameBytes (a: string) (b: string) =
         File.Exists b && FileInfo(a).Length = FileInfo(b).Length && File.ReadAllBytes(a).AsSpan().SequenceEqual(File.ReadAllBytes(b))
 
+    /// Copies plotly.min.js into a directory (unless the same file is already there), for pages that load it by a
+    /// relative path. Fails, saying where the file should come from, when the build did not fetch it.
+    [<CompiledName("CopyPlotlyJs")>]
+    let copyPlotlyJs (directory: string) : string =
+        let plotly = plotlyJsSource ()
+        if not (File.Exists plotly) then
+            raise (FileNotFoundException(
+                $"{plotly}: plotly.min.js is missing beside Trd.Report.dll, so the charts could not be drawn offline. "
+                + $"The build fetches it (build/PlotlyJs.targets: npm pack plotly.js-dist-min@{plotlyJsVersion}); rebuild "
+                + $"without -p:TrdFetchPlotlyJs=false, or copy plotly.min.js {plotlyJsVersion} (package/plotly.min.js of that npm "
+                + "package) there. See docs/report.md.", plotly))
+        let target = Path.Combine(Path.GetFullPath directory, PlotlyJsFileName)
+        if not (sameBytes plotly target) then atomically target (fun t -> File.Copy(plotly, t, true))
+        target
+
     /// Reads a study directory's results.json and writes report.html beside it (atomically), with the plotly.min.js it
     /// loads. Returns report.html's path.
     [<CompiledName("Write")>]
     let write (studyDirectory: string) : string =
         let directory = Path.GetFullPath studyDirectory
-        let plotly = plotlyJsSource ()
-        if not (File.Exists plotly) then
-            raise (FileNotFoundException(
-                $"{plotly}: plotly.min.js is missing beside Trd.Report.dll, so report.html could not draw its charts. "
-                + $"The build fetches it (build/PlotlyJs.targets: npm pack plotly.js-dist-min@{plotlyJsVersion}); rebuild "
-                + $"without -p:TrdFetchPlotlyJs=false, or copy plotly.min.js {plotlyJsVersion} (package/plotly.min.js of that npm "
-                + "package) there. See docs/report.md.", plotly))
+        copyPlotlyJs directory |> ignore
         let html = Results.read directory |> renderResults
-        let target = Path.Combine(directory, PlotlyJsFileName)
-        if not (sameBytes plotly target) then atomically target (fun t -> File.Copy(plotly, t, true))
         let report = Path.Combine(directory, ReportFileName)
         atomically report (fun t -> File.WriteAllText(t, html, UTF8Encoding false))
         report

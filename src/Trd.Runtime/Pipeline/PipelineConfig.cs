@@ -17,6 +17,8 @@ public sealed record PipelineConfig
     public string Setting { get; init; } = "opd";
     /// <summary>"trd", "forward-kl", "forward-kl-clip", "reverse-kl" or "reverse-kl-topk" (Table 13).</summary>
     public string Recipe { get; init; } = "trd";
+    /// <summary>Fields that override the named recipe's (clip constant, top-K, temperature, JSD β, …); null: the recipe as named.</summary>
+    public ObjectiveSpec? Objective { get; init; }
     /// <summary>Torch device ("cpu", "cuda", "cuda:1"); null: <see cref="Devices.Default"/>.</summary>
     public string? Device { get; init; }
     /// <summary>Qwen3's thinking mode in every chat-templated context (false appends an empty think block).</summary>
@@ -37,7 +39,11 @@ public sealed record PipelineConfig
     public EvalConfig Eval { get; init; } = new();
 
     /// <summary>The recipe value this config names, under its setting.</summary>
-    public Recipe ResolveRecipe() => RecipeNames.Parse(Recipe, ResolveSetting());
+    public Recipe ResolveRecipe()
+    {
+        var named = RecipeNames.Parse(Recipe, ResolveSetting());
+        return Objective is null ? named : Objective.Apply(named);
+    }
 
     /// <summary>The setting this config names.</summary>
     public Setting ResolveSetting() => Setting.ToLowerInvariant() switch

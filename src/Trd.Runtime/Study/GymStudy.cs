@@ -57,48 +57,25 @@ public sealed class GymStudy
     public StudyResults Run()
     {
         var started = DateTime.UtcNow;
-        System.IO.Directory.CreateDirectory(Directory);
-        WritePlan();
-
-        var student = GymModels.Ensure(_options.Student, _options.CacheRoot, _log, _progress);
-        var teacher = GymModels.Ensure(_options.Teacher, _options.CacheRoot, _log, _progress);
-        WriteProblems();
+        var (student, teacher) = Prepare();
 
         var units = _options.Seeds.Length * (1 + _options.Settings.Length * (1 + _options.Methods.Length
             + (_options.Subsets && _options.Settings.Contains("opsd") ? SubsetMethods.Length * SubsetFilters.Length / _options.Settings.Length : 0)));
         var tracker = new ProgressTracker("study", units, _progress);
         foreach (var seed in _options.Seeds)
         {
-            using (var reference = new TrdPipeline(Config(seed, "opd", "trd", student, teacher) with { Eval = EvalConfig(baseModel: true) },
-                       ReferenceDirectory(Directory, seed), _log, _progress))
-            {
-                reference.Evaluate();
-                reference.EvaluateDirectory(TeacherModelName, teacher);
-            }
+            EvaluateReference(seed, student, teacher);
             tracker.Advance(1);
             foreach (var setting in _options.Settings)
             {
-                var corpus = CorpusDirectory(Directory, seed, setting);
-                using (var pipeline = new TrdPipeline(Config(seed, setting, "trd", student, teacher), corpus, _log, _progress))
-                {
-                    pipeline.Rollout();
-                    pipeline.Refine();
-                    pipeline.Analyze();
-                }
+                DrawCorpus(seed, setting, student, teacher);
                 tracker.Advance(1);
                 var runs = _options.Methods.Select(m => (Method: m, Subset: "all")).ToList();
                 if (_options.Subsets && setting == "opsd")
                     runs.AddRange(SubsetMethods.SelectMany(m => SubsetFilters.Select(f => (Method: m, Subset: f))));
                 foreach (var (method, subset) in runs)
                 {
-                    var directory = MethodDirectory(Directory, seed, setting, method, subset);
-                    ShareCorpus(corpus, directory);
-                    var config = Config(seed, setting, method, student, teacher);
-                    using (var pipeline = new TrdPipeline(config with { Train = config.Train with { Subset = subset } }, directory, _log, _progress))
-                    {
-                        pipeline.Train(resume: true);
-                        pipeline.Evaluate();
-                    }
+                    TrainAndEvaluate(seed, setting, method, student, teacher, subset);
                     tracker.Advance(1);
                 }
             }
@@ -112,6 +89,58 @@ public sealed class GymStudy
         var results = new StudyAggregator(Directory, _options, StudyAggregator.LoadTokenizer(student)).Aggregate(info);
         results.Write(Directory);
         return results;
+    }
+
+    /// <summary>
+    /// Records the plan in study.json (refusing a directory that holds another), takes the models from the cache or
+    /// trains them there, and writes the problem files. Returns the student's and the teacher's model directories.
+    /// </summary>
+    public (string Student, string Teacher) Prepare()
+    {
+        System.IO.Directory.CreateDirectory(Directory);
+        WritePlan();
+        var student = GymModels.Ensure(_options.Student, _options.CacheRoot, _log, _progress);
+        var teacher = GymModels.Ensure(_options.Teacher, _options.CacheRoot, _log, _progress);
+        WriteProblems();
+        return (student, teacher);
+    }
+
+    /// <summary>seed-S/reference: the base student and the OPD teacher, K samples per held-out problem. Returns (base, teacher).</summary>
+    public (EvalSummary Base, EvalSummary Teacher) EvaluateReference(long seed, string student, string teacher)
+    {
+        using var reference = new TrdPipeline(Config(seed, "opd", "trd", student, teacher) with { Eval = EvalConfig(baseModel: true) },
+            ReferenceDirectory(Directory, seed), _log, _progress);
+        var summaries = reference.Evaluate();
+        return (summaries[0], reference.EvaluateDirectory(TeacherModelName, teacher));
+    }
+
+    /// <summary>seed-S/&lt;setting&gt;: the shared corpus of one seed and setting (rollouts y_o, refinements y_r) and its analysis.</summary>
+    public CorpusReport DrawCorpus(long seed, string setting, string student, string teacher)
+    {
+        using var pipeline = new TrdPipeline(Config(seed, setting, "trd", student, teacher), CorpusDirectory(Directory, seed, setting), _log, _progress);
+        pipeline.Rollout();
+        pipeline.Refine();
+        return pipeline.Analyze();
+    }
+
+    /// <summary>
+    /// Trains one method from the base student on the seed and setting's corpus (drawn first with
+    /// <see cref="DrawCorpus"/>) and evaluates it. <paramref name="objective"/> overrides the named recipe's fields;
+    /// <paramref name="directory"/> (default <see cref="MethodDirectory"/>) is the run directory. Returns the trained
+    /// model's summary.
+    /// </summary>
+    public EvalSummary TrainAndEvaluate(long seed, string setting, string method, string student, string teacher, string subset = "all",
+        ObjectiveSpec? objective = null, string? directory = null)
+    {
+        var corpus = CorpusDirectory(Directory, seed, setting);
+        if (!File.Exists(Path.Combine(corpus, "corpus", CorpusStore.RefinementsStage + ".jsonl")))
+            throw new InvalidOperationException($"{corpus}: no corpus yet for seed {seed}, {setting}: call DrawCorpus first");
+        directory ??= MethodDirectory(Directory, seed, setting, method, subset);
+        ShareCorpus(corpus, directory);
+        var config = Config(seed, setting, method, student, teacher);
+        using var pipeline = new TrdPipeline(config with { Objective = objective, Train = config.Train with { Subset = subset } }, directory, _log, _progress);
+        pipeline.Train(resume: true);
+        return pipeline.Evaluate().Single(s => s.Model == TrdPipeline.TrainedModelName);
     }
 
     /// <summary>The eval directory name of the OPD teacher.</summary>
