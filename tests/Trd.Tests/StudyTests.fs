@@ -36,6 +36,10 @@ let private finished () =
     if code <> 0 then failwithf "trd study --quick exited with %d\nstdout:\n%s\nstderr (last 4000 chars):\n%s" code out (err.Substring(max 0 (err.Length - 4000)))
     directory
 
+/// The quick study's directory, once it has finished (running it first if no test has): the gym models are then in the
+/// default model cache, and notebooks 03–05 read this study.
+let quickStudyDirectory () = finished ()
+
 let private resultsNode directory = JsonNode.Parse(File.ReadAllText(Path.Combine(directory, "results.json")))
 
 let private str (n: JsonNode) = n.GetValue<string>()

@@ -1,0 +1,81 @@
+/// The config's "objective" object: a recipe written out field by field over the named one.
+module Trd.Tests.ObjectiveSpecTests
+
+open System
+open Expecto
+open Trd.Core
+open Trd.Runtime.Pipeline
+
+let private config (recipe: string) (objective: string) =
+    $$$"""{"recipe": "{{{recipe}}}", "objective": {{{objective}}}, "problems": "p.jsonl", "student": {"path": "s"}, "teacher": {"path": "t"}}"""
+
+let private resolve recipe objective = (PipelineConfig.Parse(config recipe objective, "c.json")).ResolveRecipe()
+
+let private refused (recipe: string) (objective: string) (fragment: string) =
+    try
+        resolve recipe objective |> ignore
+        failtest $"{objective} on {recipe} was accepted"
+    with :? ConfigException as e -> Expect.stringContains e.Message fragment $"the error names {fragment}"
+
+/// Every recipe the algebra can express (valid or not), from a seed.
+let private randomRecipe (rng: Random) =
+    let direction = match rng.Next 3 with 0 -> Forward | 1 -> Reverse | _ -> Jsd(float (rng.Next 11) / 10.0)
+    let support = match rng.Next 3 with 0 -> FullVocabulary | 1 -> TeacherTopK(1 + rng.Next 64) | _ -> TeacherTopKWithTail(1 + rng.Next 64)
+    let estimator = match rng.Next 4 with 0 -> Exact | 1 -> K1 | 2 -> K2 | _ -> K3
+    let clip = match rng.Next 3 with 0 -> NoClip | 1 -> PerPosition(rng.NextDouble() + 0.01) | _ -> PerVocabEntry(rng.NextDouble() + 0.01)
+    { Name = $"r{rng.Next 1000}"; Direction = direction; Support = support; Estimator = estimator; Clip = clip
+      Temperature = 0.25 + 2.0 * rng.NextDouble()
+      Trajectory = (if rng.Next 2 = 0 then Rollout else Refined)
+      TeacherPrompt = (if rng.Next 2 = 0 then Vanilla else Refine) }
+
+[<Tests>]
+let tests =
+    testList "ObjectiveSpec" [
+        testCase "From writes a recipe out whole: applied over any named recipe it gives the recipe back" <| fun () ->
+            let rng = Random 11
+            for _ in 1 .. 500 do
+                let recipe = randomRecipe rng
+                let spec = ObjectiveSpec.From recipe
+                for named in Recipes.all Opd do
+                    Expect.equal (spec.Apply named) recipe $"From({recipe}) over {named.Name}"
+
+        testCase "a config's objective round-trips through JSON (what config.json records)" <| fun () ->
+            let rng = Random 12
+            for _ in 1 .. 100 do
+                let recipe = randomRecipe rng
+                let written =
+                    PipelineConfig(Recipe = "trd", Objective = ObjectiveSpec.From recipe, Problems = "p.jsonl",
+                                   Student = ModelSpec(Path = "s"), Teacher = ModelSpec(Path = "t")).ToJson()
+                Expect.equal (PipelineConfig.Parse(written).ResolveRecipe()) recipe $"JSON round trip of {recipe}"
+
+        testCase "fields left out keep the named recipe's: clip_c alone moves Forward KL w/ Clip's constant" <| fun () ->
+            Expect.equal (resolve "forward-kl-clip" """{"clip_c": 0.3}""") (Recipes.forwardKlClip(Opd).WithClip(PerPosition 0.3)) "c = 0.3"
+            Expect.equal (resolve "reverse-kl-topk" """{"top_k": 8}""") (Recipes.reverseKlTopK.WithSupport(TeacherTopK 8)) "K = 8"
+            Expect.equal (resolve "trd" """{"temperature": 2.0}""") (Recipes.trd.WithTemperature 2.0) "T = 2"
+            Expect.equal (resolve "trd" """{"direction": "jsd", "jsd_beta": 0.5, "name": "TRD-JSD"}""")
+                (Recipes.trd.WithDirection(Jsd 0.5).WithName "TRD-JSD") "JSD β = 0.5 along y_r"
+            Expect.equal (resolve "trd" "{}") Recipes.trd "an empty objective is the named recipe"
+
+        testCase "a field that does not apply or an unknown value is refused, naming the field" <| fun () ->
+            refused "forward-kl" """{"jsd_beta": 0.5}""" "objective.jsd_beta"
+            refused "forward-kl" """{"top_k": 8}""" "objective.top_k"
+            refused "forward-kl" """{"clip_c": 0.1}""" "objective.clip_c"
+            refused "trd" """{"direction": "jsd"}""" "objective.direction: 'jsd' needs objective.jsd_beta"
+            refused "trd" """{"direction": "sideways"}""" "objective.direction: unknown value 'sideways'"
+            refused "trd" """{"support": "top-k"}""" "needs objective.top_k"
+            refused "trd" """{"clip": "per-entry"}""" "needs objective.clip_c"
+            refused "trd" """{"trajectory": "y_x"}""" "objective.trajectory"
+            refused "trd" """{"estimator": "k4"}""" "objective.estimator"
+
+        testCase "an objective the algebra rejects is refused when the config is validated, with the algebra's reason" <| fun () ->
+            let bad = PipelineConfig.Parse(config "trd" """{"clip": "per-position", "clip_c": -1}""")
+            try bad.Validated("c.json") |> ignore; failtest "c < 0 accepted"
+            with :? ConfigException as e -> Expect.stringContains e.Message "clip constant c must be a finite number > 0" "reason"
+            let sampled = PipelineConfig.Parse(config "forward-kl" """{"estimator": "k3"}""")
+            try sampled.Validated("c.json") |> ignore; failtest "k3 on forward KL accepted"
+            with :? ConfigException as e -> Expect.stringContains e.Message "cannot estimate" "reason"
+
+        testCase "a misspelt key inside the objective is an error naming it" <| fun () ->
+            try PipelineConfig.Parse(config "trd" """{"clip_constant": 0.3}""", "c.json") |> ignore; failtest "accepted"
+            with :? ConfigException as e -> Expect.stringContains e.Message "clip_constant" "names the key"
+    ]
