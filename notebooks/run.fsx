@@ -3,7 +3,7 @@
 //   dotnet fsi notebooks/run.fsx                          # every notebooks/*.ipynb, in name order
 //   dotnet fsi notebooks/run.fsx notebooks/01-kl-directions.ipynb
 //
-// Notebooks 03–05 read a study: TRD_STUDY=runs/study-quick dotnet fsi notebooks/run.fsx (see docs/notebooks.md).
+// Notebooks 03–05 read a study: TRD_STUDY=runs/study-quick dotnet fsi notebooks/run.fsx (see docs/getting-started-notebooks.md).
 #load "Runner.fs"
 
 open System
