@@ -15,8 +15,6 @@
 // takes ~4 s alone took ~100 s beside a running `trd study`.
 //
 // Needs `dotnet build src/Trd.Cli -c Release` (Trd.Runtime, and Trd.Report with the plotly.min.js charts load).
-#r "nuget: Microsoft.ML.Tokenizers, 2.0.1"   // the runtime's tokenizer: the gym models load through it
-#r "nuget: Parquet.Net, 6.1.0"               // drawing a corpus also writes its verl export (Parquet)
 #r "nuget: Plotly.NET, 6.0.0"
 #r "../src/Trd.Cli/bin/Release/net10.0/linux-x64/Trd.Report.dll"
 
@@ -55,7 +53,7 @@ printfn "gym ablation in %s (pipeline log: %s)" (Path.GetRelativePath(Environmen
 let run (setting: Setting) (recipe: Recipe) : AblationArm =
     let started = clock.Elapsed
     printf "  %-4s %s ..." (string setting) (string recipe)
-    let arm = gym.Run((match setting with Opd -> "opd" | Opsd -> "opsd"), recipe)
+    let arm = gym.Run(setting, recipe)
     printfn " %5.0f s" (clock.Elapsed - started).TotalSeconds
     arm
 
@@ -90,10 +88,8 @@ let private read (path: string) (summary: Trd.Runtime.Pipeline.EvalSummary) : Sc
 /// The base student's and the OPD teacher's held-out scores (evaluated once, then read back).
 let reference =
     lazy (
-        // A C# named tuple reaches F# as a plain struct tuple: (Base, Teacher) in that order.
-        let struct (baseSummary, teacherSummary) = gym.Reference()
-        let samples (model: string) = Path.Combine(GymStudy.ReferenceDirectory(gym.Directory, seed), "eval", model, "heldout.jsonl")
-        read (samples "base") baseSummary, read (samples "teacher") teacherSummary)
+        let r = gym.Reference()
+        read r.BaseSamplesPath r.Base, read r.TeacherSamplesPath r.Teacher)
 
 /// An arm's scores per held-out problem.
 let scores (arm: AblationArm) : Scores = read arm.SamplesPath arm.Summary

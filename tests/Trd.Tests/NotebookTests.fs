@@ -48,6 +48,7 @@ let tests =
                     Expect.isNone (Runner.chartProblem directory "line") "the runner accepts it"
                     Expect.isTrue (File.Exists(Path.Combine(directory, "plotly.min.js"))) "plotly.min.js beside it"
                     Expect.stringContains (File.ReadAllText page) "null" "NaN written as null (a gap), not as invalid JSON"
+                    Expect.stringContains (File.ReadAllText page) "\"showlegend\":true" "a page of one chart keeps Plotly's legend"
                     File.Delete(Path.Combine(directory, "plotly.min.js"))
                     Expect.isSome (Runner.chartProblem directory "line") "without plotly.min.js the page would not draw"
                     Expect.throwsT<ArgumentException> (fun () -> Trd.Report.ChartFile.save directory "../up" (Chart.Line(x = [ 1 ], y = [ 1 ])) |> ignore) "not a plain name"

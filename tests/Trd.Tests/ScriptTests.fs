@@ -13,9 +13,11 @@ let private repositoryRoot =
         else up dir.Parent
     up (DirectoryInfo AppContext.BaseDirectory)
 
-/// Runs `dotnet fsi script`, returning exit code and combined output; fails after `timeout`.
-let private fsi (script: string) (timeout: TimeSpan) =
+/// Runs `dotnet fsi script` (extra environment variables added), returning exit code and combined output; fails after
+/// `timeout`.
+let private fsiWith (environment: (string * string) list) (script: string) (timeout: TimeSpan) =
     let psi = ProcessStartInfo("dotnet", [ "fsi"; "--quiet"; script ], WorkingDirectory = repositoryRoot)
+    for key, value in environment do psi.Environment[key] <- value
     psi.RedirectStandardOutput <- true
     psi.RedirectStandardError <- true
     use p = Process.Start psi
@@ -25,6 +27,26 @@ let private fsi (script: string) (timeout: TimeSpan) =
         p.Kill true
         failwith $"dotnet fsi {script} did not finish within {timeout}"
     p.ExitCode, stdout.Result + stderr.Result
+
+let private fsi script timeout = fsiWith [] script timeout
+
+/// An ablation script on the gym, in a fresh ablation directory: it runs, prints its table (the base student's row,
+/// the reference row, one row per arm with intervals) and writes its chart as an offline page.
+let private ablation (ablations: string) (script: string) (arms: string list) =
+    StudyTests.quickStudyDirectory () |> ignore // the gym models are cached once the study has run
+    let code, output = fsiWith [ "TRD_ABLATIONS", ablations ] $"scripts/{script}.fsx" (TimeSpan.FromMinutes 10.0)
+    Expect.equal code 0 $"dotnet fsi scripts/{script}.fsx exit code; output:\n{output}"
+    Expect.stringContains output "base student" "the base student's row"
+    Expect.stringContains output "(reference)" "the row the Δ column is against"
+    for arm in arms do Expect.stringContains output arm $"the arm {arm}"
+    let page = Path.Combine(ablations, "charts", script + ".html")
+    Expect.isTrue (File.Exists page) $"{page} written"
+    Expect.stringContains (File.ReadAllText page) "<script src=\"plotly.min.js\"></script>" "the chart loads plotly.min.js beside it"
+    Expect.isTrue (File.Exists(Path.Combine(ablations, "charts", "plotly.min.js"))) "plotly.min.js beside the chart"
+    // Every arm is an ordinary run directory with its scores on disk.
+    let arms = Directory.GetDirectories(Path.Combine(ablations, "seed-1", "opd"), "arm-*")
+    Expect.isNonEmpty arms "arm directories"
+    for dir in arms do Expect.isTrue (File.Exists(Path.Combine(dir, "eval", "trained", "summary.json"))) $"{dir} evaluated"
 
 [<Tests>]
 let tests =
@@ -50,4 +72,13 @@ let tests =
             Expect.equal rows.Length 5 $"five recipe rows in:\n{output}"
             for reference, executor in rows do
                 Expect.floatClose Accuracy.medium executor reference "executor = reference"
+
+        // The two quickest ablations (3 arms each), sharing one ablation directory as a user's runs/ablations would.
+        testCase "custom-recipe.fsx and sweep-temperature.fsx train their arms on the gym and print their tables" <| fun () ->
+            let ablations = Path.Combine(Path.GetTempPath(), $"trd-ablations-{Guid.NewGuid():N}")
+            try
+                ablation ablations "custom-recipe" [ "JSD(0.5), top-16 + tail, entry clip"; "TRD"; "Forward KL" ]
+                ablation ablations "sweep-temperature" [ "TRD, T = 0.5"; "TRD, T = 1"; "TRD, T = 2" ]
+            finally
+                if Directory.Exists ablations then Directory.Delete(ablations, true)
     ]

@@ -19,6 +19,9 @@ public sealed record AblationArm(string Name, string Setting, Recipe Recipe, str
     public string MetricsPath => Path.Combine(Directory, "train", "metrics.jsonl");
 }
 
+/// <summary>The base student's and the OPD teacher's held-out scores, with the raw samples behind them.</summary>
+public sealed record ReferenceScores(EvalSummary Base, EvalSummary Teacher, string BaseSamplesPath, string TeacherSamplesPath);
+
 /// <summary>
 /// Ablations on the gym for scripts and notebooks: the study's models, problem files, corpora and training budget
 /// (<see cref="GymStudy"/>), with any recipe, e.g. a swept clip constant or one composed in a script. One corpus per
@@ -31,6 +34,7 @@ public sealed class GymAblation
     readonly GymStudy _study;
     readonly long _seed;
     readonly Lazy<(string Student, string Teacher)> _models;
+    readonly HashSet<string> _drawn = [];
 
     /// <summary>
     /// An ablation directory (default sizes: --quick's, 64 corpus and 32 held-out problems, K = 16). The plan is kept
@@ -59,8 +63,16 @@ public sealed class GymAblation
     /// <summary>The OPD teacher's model directory.</summary>
     public string TeacherDirectory => _models.Value.Teacher;
 
-    /// <summary>The base student's and the teacher's held-out scores (evaluated once).</summary>
-    public (EvalSummary Base, EvalSummary Teacher) Reference() => _study.EvaluateReference(_seed, StudentDirectory, TeacherDirectory);
+    /// <summary>The base student's and the teacher's held-out scores (evaluated once, then read back).</summary>
+    public ReferenceScores Reference()
+    {
+        var (baseSummary, teacherSummary) = _study.EvaluateReference(_seed, StudentDirectory, TeacherDirectory);
+        string Samples(string model) => Path.Combine(GymStudy.ReferenceDirectory(Directory, _seed), "eval", model, "heldout.jsonl");
+        return new ReferenceScores(baseSummary, teacherSummary, Samples(TrdPipeline.BaseModelName), Samples(GymStudy.TeacherModelName));
+    }
+
+    /// <summary>Trains <paramref name="recipe"/> in <paramref name="setting"/> on that setting's shared corpus and evaluates it.</summary>
+    public AblationArm Run(Setting setting, Recipe recipe) => Run(setting.IsOpd ? "opd" : "opsd", recipe);
 
     /// <summary>Trains <paramref name="recipe"/> ("opd" or "opsd") on that setting's shared corpus and evaluates it.</summary>
     public AblationArm Run(string setting, Recipe recipe)
@@ -70,16 +82,20 @@ public sealed class GymAblation
         RecipeModule.Validate(recipe);
         var spec = ObjectiveSpec.From(recipe);
         var directory = ArmDirectory(setting, recipe);
-        _study.DrawCorpus(_seed, setting, StudentDirectory, TeacherDirectory);
+        // Once per setting and process: drawing is resumable, but its analysis would be redone for every arm.
+        if (_drawn.Add(setting)) _study.DrawCorpus(_seed, setting, StudentDirectory, TeacherDirectory);
         // The named recipe only supplies defaults: the spec writes every field out.
         var summary = _study.TrainAndEvaluate(_seed, setting, "trd", StudentDirectory, TeacherDirectory, objective: spec, directory: directory);
         return new AblationArm(recipe.Name, setting, recipe, directory, summary);
     }
 
     /// <summary>Trains and evaluates each recipe in turn (in one setting).</summary>
-    public IReadOnlyList<AblationArm> Sweep(string setting, IEnumerable<Recipe> recipes) => recipes.Select(r => Run(setting, r)).ToList();
+    public IReadOnlyList<AblationArm> Sweep(Setting setting, IEnumerable<Recipe> recipes) => recipes.Select(r => Run(setting, r)).ToList();
 
-    /// <summary>The run directory of one arm: a slug of the recipe's name and a hash of its fields.</summary>
+    /// <summary>
+    /// The run directory of one arm: a slug of the recipe's name and a hash of its fields (not of its name, which does
+    /// not change what is trained; two names for one objective are still two directories).
+    /// </summary>
     public string ArmDirectory(string setting, Recipe recipe)
     {
         var spec = ObjectiveSpec.From(recipe);
