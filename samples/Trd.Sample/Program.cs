@@ -51,6 +51,13 @@ var config = new PipelineConfig
     Eval = new EvalConfig { Problems = [problems], K = 4, Base = true, Sampling = sampling },
 };
 
+// Record the config in the run directory, as `trd run` does, so the directory says what was trained.
+Directory.CreateDirectory(options.Out);
+var recorded = Path.Combine(options.Out, "config.json");
+if (File.Exists(recorded) && File.ReadAllText(recorded) != config.ToJson())
+    throw new InvalidOperationException($"{recorded}: this run directory holds a run of another config; choose another --out");
+File.WriteAllText(recorded, config.ToJson());
+
 // 4. The stages, one call each. Every stage resumes: run the program twice and the second run only reads.
 using var pipeline = new TrdPipeline(config, options.Out, log: line => Console.WriteLine($"  {line}"));
 var rollouts = pipeline.Rollout();                 // stage 1: y_o ~ π_θ(· | x)
