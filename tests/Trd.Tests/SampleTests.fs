@@ -39,7 +39,7 @@ let tests =
                 let beta = objective["jsd_beta"].GetValue<float>()
                 Expect.equal direction "jsd" "the config records the composed objective"
                 Expect.equal beta 0.1 "β"
-                Expect.stringContains output "recipe  TRD-JSD(0.1) clip 1: Jsd 0.1" "the recipe printed"
+                Expect.stringContains output "recipe  TRD-JSD(0.1) clip 1: JSD(β=0.1), full vocabulary, exact, clip D at 1" "the recipe printed"
                 // Every printed score is the summary file's.
                 for model in [ "base"; "trained" ] do
                     let summary = JsonNode.Parse(File.ReadAllText(Path.Combine(out, "eval", model, "summary.json")))
