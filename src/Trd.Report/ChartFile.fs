@@ -3,7 +3,6 @@ namespace Trd.Report
 open System
 open System.IO
 open System.Text
-open System.Text.Json.Nodes
 open Plotly.NET
 
 /// A Plotly.NET chart saved as a page of its own that opens offline: the page loads plotly.min.js by a relative path
@@ -11,19 +10,8 @@ open Plotly.NET
 /// charts must open without a network.
 module ChartFile =
 
-    /// The report's figure styling, with the legend back on: report.html draws its own legends, a page of one chart
-    /// has only Plotly's.
-    let private figure (height: int) (chart: GenericChart) =
-        match JsonNode.Parse(Charts.figure height chart) with
-        | :? JsonObject as f ->
-            match f["layout"] with
-            | :? JsonObject as layout -> layout["showlegend"] <- JsonValue.Create true
-            | _ -> ()
-            f.ToJsonString()
-        | _ -> invalidOp "Charts.figure wrote a figure that is not a JSON object"
-
     let private page (title: string) (height: int) (chart: GenericChart) =
-        let json = (figure height chart).Replace("</", "<\\/")
+        let json = (Charts.figureWith true height chart).Replace("</", "<\\/")
         String.concat "\n" [
             "<!DOCTYPE html>"
             "<html lang=\"en\"><head><meta charset=\"utf-8\">"

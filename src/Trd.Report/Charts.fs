@@ -54,7 +54,7 @@ module Charts =
         | _ -> null
 
     /// The shared look, merged over what Plotly.NET wrote (charts are built with UseDefaults = false: no template).
-    let private style (layout: JsonObject) (height: int) =
+    let private style (layout: JsonObject) (height: int) (legend: bool) =
         layout["height"] <- JsonValue.Create height
         layout.Remove "width" |> ignore
         layout["autosize"] <- JsonValue.Create true
@@ -62,8 +62,9 @@ module Charts =
         layout["margin"] <- JsonNode.Parse """{"l":56,"r":12,"t":36,"b":44}"""
         layout["paper_bgcolor"] <- JsonValue.Create "#ffffff"
         layout["plot_bgcolor"] <- JsonValue.Create "#ffffff"
-        // Colours mean the same model in every chart, so the page shows one legend per group of charts (Report).
-        layout["showlegend"] <- JsonValue.Create false
+        // In the report colours mean the same model in every chart, so the page shows one legend per group of charts
+        // (Report); a chart on a page of its own (ChartFile) keeps Plotly's.
+        layout["showlegend"] <- JsonValue.Create legend
         layout["hovermode"] <- JsonValue.Create "closest"
         match layout["title"] with
         | :? JsonObject as t ->
@@ -84,8 +85,8 @@ module Charts =
             a["linecolor"] <- JsonValue.Create "#9e9e9e"
             a["automargin"] <- JsonValue.Create true
 
-    /// A chart's figure ({data, layout}) as JSON for Plotly.newPlot.
-    let figure (height: int) (chart: GenericChart) : string =
+    /// A chart's figure ({data, layout}) as JSON for Plotly.newPlot, with or without Plotly's own legend.
+    let figureWith (legend: bool) (height: int) (chart: GenericChart) : string =
         let root =
             match JsonNode.Parse(GenericChart.toFigureJson chart) with
             | :? JsonObject as o -> o
@@ -96,11 +97,14 @@ module Charts =
             | :? JsonObject as l -> l.DeepClone().AsObject()
             | _ -> JsonObject()
         layout.Remove "template" |> ignore
-        style layout height
+        style layout height legend
         let figure = JsonObject()
         figure["data"] <- data
         figure["layout"] <- layout
         figure.ToJsonString(JsonSerializerOptions(WriteIndented = false))
+
+    /// A chart's figure as JSON for the report (legends drawn by the page).
+    let figure (height: int) (chart: GenericChart) : string = figureWith false height chart
 
     /// The div and the script that draw a chart into it.
     let embed (id: string) (height: int) (chart: GenericChart) : string =
