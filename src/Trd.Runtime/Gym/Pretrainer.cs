@@ -54,7 +54,7 @@ public static class Pretrainer
             }
             var input = tensor(ids, dtype: ScalarType.Int64, device: device).view(batch.Length, width);          // [B, T]
             var weights = tensor(mask, device: device).view(batch.Length, width - 1);                             // [B, T-1]
-            var logits = model.Forward(input.narrow(1, 0, width - 1));                                            // [B, T-1, V]
+            var logits = model.Forward(input.narrow(1, 0, width - 1)).to(ScalarType.Float32);                     // [B, T-1, V], float32 whatever the model's dtype
             var logProbs = logits.log_softmax(-1).gather(-1, input.narrow(1, 1, width - 1).unsqueeze(-1)).squeeze(-1); // [B, T-1]
             var loss = -(logProbs * weights).sum() / weights.sum();
             loss.backward();

@@ -9,6 +9,10 @@ namespace Trd.Runtime.Lora;
 /// A linear layer y = x Wᵀ (+ b) that can carry a LoRA adapter (Hu et al. 2021): y += (α/r) · B A dropout(x),
 /// with A [r, in] and B [out, r]. Parameter names follow Hugging Face and PEFT: <c>weight</c>, <c>bias</c>,
 /// <c>lora_A.weight</c>, <c>lora_B.weight</c>. B starts at zero, so a fresh adapter leaves the output unchanged.
+/// The adapter is float32 whatever the base weight's dtype (float64 over a float64 base), as PEFT keeps it
+/// (<c>autocast_adapter_dtype</c>): an Adam update at a fine-tuning learning rate (~1e-6 of a weight) is far below
+/// bfloat16's spacing (2⁻⁸ of the value) and would be rounded away. The forward casts the input up to the adapter's
+/// dtype and the adapter's output back to the base's.
 /// </summary>
 public sealed class LoraLinear : nn.Module<Tensor, Tensor>
 {
@@ -51,6 +55,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     /// <summary>α / r.</summary>
     public double Scaling => _scaling;
 
+    /// <summary>The dtype an adapter on a base of <paramref name="baseDtype"/> is kept in: float64 over float64, else float32.</summary>
+    public static ScalarType AdapterDtype(ScalarType baseDtype) => baseDtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+
     /// <summary>
     /// Attaches a rank-r adapter: A ~ Kaiming-uniform(a = √5) as PEFT initialises it, B = 0. The base weight is frozen.
     /// </summary>
@@ -64,9 +71,10 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         {
             // kaiming_uniform(a=√5) on [r, in]: bound = 1/√in
             var bound = 1.0 / Math.Sqrt(InFeatures);
-            var a = (rand(new long[] { rank, InFeatures }, generator: generator, dtype: ScalarType.Float32, device: device) * (2 * bound) - bound).to(_weight.dtype);
+            var dtype = AdapterDtype(_weight.dtype);
+            var a = (rand(new long[] { rank, InFeatures }, generator: generator, dtype: ScalarType.Float32, device: device) * (2 * bound) - bound).to(dtype);
             _loraA = new LoraFactor(a);
-            _loraB = new LoraFactor(zeros(OutFeatures, rank, dtype: _weight.dtype, device: device));
+            _loraB = new LoraFactor(zeros(OutFeatures, rank, dtype: dtype, device: device));
         }
         register_module("lora_A", _loraA);
         register_module("lora_B", _loraB);
@@ -111,11 +119,12 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     {
         var y = nn.functional.linear(x, _weight, _bias);                           // [..., out]
         if (_loraA is null || _loraB is null || !AdapterEnabled) return y;
-        var h = !training || _dropout <= 0 ? x
-            : DropoutGenerator is null ? nn.functional.dropout(x, _dropout, training: true)
-            : x * (rand(x.shape, dtype: x.dtype, device: x.device, generator: DropoutGenerator) >= _dropout).to(x.dtype) / (1 - _dropout); // [..., in]
+        var wide = x.to(_loraA.Weight.dtype);                                      // [..., in], the adapter's dtype
+        var h = !training || _dropout <= 0 ? wide
+            : DropoutGenerator is null ? nn.functional.dropout(wide, _dropout, training: true)
+            : wide * (rand(wide.shape, dtype: wide.dtype, device: wide.device, generator: DropoutGenerator) >= _dropout).to(wide.dtype) / (1 - _dropout); // [..., in]
         var update = nn.functional.linear(nn.functional.linear(h, _loraA.Weight), _loraB.Weight); // [..., r] → [..., out]
-        return y + update * _scaling;
+        return y + (update * _scaling).to(y.dtype);
     }
 }
 

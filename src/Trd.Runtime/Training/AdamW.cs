@@ -14,11 +14,16 @@ public sealed record AdamWOptions(double Beta1 = 0.9, double Beta2 = 0.999, doub
 /// <c>torch.optim.AdamW</c> (decoupled decay p ← p(1 − lr·λ), bias-corrected moments, ε added after the square
 /// root), which the tests hold it to. Weight decay applies to matrices only (no decay on norms and biases, as
 /// Hugging Face's trainer does); the moments are float32 whatever the parameters' dtype.
+/// A parameter of a 16-bit dtype (bfloat16, float16) is stepped through a float32 master copy: the update and the
+/// decay apply to the master, which is then rounded into the parameter. Without it an update below the weight's
+/// spacing (bfloat16: 2⁻⁸ of its value; an Adam step at lr 5e-6 moves a weight of 0.02 by 1/4000 of it) is rounded
+/// away and the model never moves. The masters are checkpointed with the moments ("{name}.master").
 /// </summary>
 public sealed class AdamW : IDisposable
 {
     readonly (string Name, Parameter Parameter)[] _parameters;
     readonly Dictionary<string, (Tensor M, Tensor V)> _state = new(StringComparer.Ordinal);
+    readonly Dictionary<string, Tensor> _masters = new(StringComparer.Ordinal);
 
     /// <summary>An optimiser over named trainable parameters.</summary>
     public AdamW(IEnumerable<(string name, Parameter parameter)> parameters, AdamWOptions options)
@@ -28,7 +33,16 @@ public sealed class AdamW : IDisposable
         var duplicate = _parameters.GroupBy(p => p.Name).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null) throw new ArgumentException($"parameter '{duplicate.Key}' is given twice", nameof(parameters));
         Options = options;
+        using var _ = no_grad();
+        foreach (var (name, p) in _parameters)
+            if (NeedsMaster(p.dtype)) _masters[name] = p.detach().to(ScalarType.Float32).DetachFromDisposeScope();
     }
+
+    /// <summary>Whether parameters of this dtype are stepped through a float32 master copy (16-bit floating types).</summary>
+    public static bool NeedsMaster(ScalarType dtype) => dtype is ScalarType.BFloat16 or ScalarType.Float16;
+
+    /// <summary>The float32 master copy of a 16-bit parameter, or null for a parameter stepped in place.</summary>
+    public Tensor? Master(string name) => _masters.GetValueOrDefault(name);
 
     /// <summary>The constants.</summary>
     public AdamWOptions Options { get; }
@@ -84,8 +98,10 @@ public sealed class AdamW : IDisposable
             v.mul_(b2).addcmul_(g, g, value: 1 - b2);
             var denominator = v.sqrt().div_(Math.Sqrt(correction2)).add_(eps);
             var update = m.div(denominator).mul_(lr / correction1);                                   // float32
-            if (wd > 0 && p.dim() >= 2) p.mul_(1 - lr * wd);
-            p.sub_(update.to(p.dtype));
+            var target = _masters.GetValueOrDefault(name) ?? p;                                       // the float32 master, else p
+            if (wd > 0 && p.dim() >= 2) target.mul_(1 - lr * wd);
+            target.sub_(update.to(target.dtype));
+            if (!ReferenceEquals(target, p)) p.copy_(target);                                        // rounded into the 16-bit weight
         }
     }
 
@@ -96,7 +112,10 @@ public sealed class AdamW : IDisposable
             if (p.grad is { } g) { p.grad = null; g.Dispose(); }
     }
 
-    /// <summary>The moments as named tensors ("{name}.exp_avg", "{name}.exp_avg_sq"), for a safetensors checkpoint.</summary>
+    /// <summary>
+    /// The moments and master copies as named tensors ("{name}.exp_avg", "{name}.exp_avg_sq", "{name}.master"), for
+    /// a safetensors checkpoint.
+    /// </summary>
     public Dictionary<string, Tensor> StateTensors()
     {
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
@@ -105,14 +124,21 @@ public sealed class AdamW : IDisposable
             tensors[$"{name}.exp_avg"] = m;
             tensors[$"{name}.exp_avg_sq"] = v;
         }
+        foreach (var (name, master) in _masters) tensors[$"{name}{MasterSuffix}"] = master;
         return tensors;
     }
+
+    const string MasterSuffix = ".master";
 
     /// <summary>Writes the moments to <paramref name="path"/> (safetensors) with the step count in its metadata.</summary>
     public void Save(string path) =>
         SafeTensors.Save(path, StateTensors(), new Dictionary<string, string> { ["steps"] = Steps.ToString(System.Globalization.CultureInfo.InvariantCulture) });
 
-    /// <summary>Restores moments and step count written by <see cref="Save"/>; a moment for an unknown parameter or of the wrong shape is an error.</summary>
+    /// <summary>
+    /// Restores moments, master copies and step count written by <see cref="Save"/>; a moment for an unknown parameter
+    /// or of the wrong shape is an error. A 16-bit parameter without a saved master (a checkpoint written by a float32
+    /// run) keeps the master taken from its current value.
+    /// </summary>
     public void Load(string path)
     {
         var file = SafeTensors.Open(path);
@@ -123,6 +149,18 @@ public sealed class AdamW : IDisposable
         _state.Clear();
         foreach (var key in file.Names)
         {
+            if (key.EndsWith(MasterSuffix, StringComparison.Ordinal))
+            {
+                var owner = key[..^MasterSuffix.Length];
+                if (!byName.TryGetValue(owner, out var q)) throw new CheckpointException(path, key, $"no trainable parameter '{owner}'");
+                if (!_masters.TryGetValue(owner, out var master))
+                    throw new CheckpointException(path, key, $"a float32 master copy, but '{owner}' is {q.dtype} and is stepped in place");
+                using var loaded = file.Load(key, master.device, ScalarType.Float32);
+                if (!loaded.shape.SequenceEqual(master.shape))
+                    throw new CheckpointException(path, key, $"shape [{string.Join(", ", loaded.shape)}] but the parameter is [{string.Join(", ", master.shape)}]");
+                using (no_grad()) { master.copy_(loaded); q.copy_(loaded); }
+                continue;
+            }
             var name = key.EndsWith(".exp_avg_sq", StringComparison.Ordinal) ? key[..^".exp_avg_sq".Length]
                 : key.EndsWith(".exp_avg", StringComparison.Ordinal) ? key[..^".exp_avg".Length]
                 : throw new CheckpointException(path, key, "not an optimiser moment (expected '<parameter>.exp_avg' or '.exp_avg_sq')");
@@ -144,5 +182,7 @@ public sealed class AdamW : IDisposable
     {
         foreach (var (m, v) in _state.Values) { m.Dispose(); v.Dispose(); }
         _state.Clear();
+        foreach (var master in _masters.Values) master.Dispose();
+        _masters.Clear();
     }
 }
