@@ -29,8 +29,9 @@ public sealed record TrainOutcome(long Steps, long ResumedFrom, string Checkpoin
 /// <summary>
 /// Stage 3's loop: shuffled epochs, steps of micro_batch × grad_accum sequences, linear warmup then cosine decay to
 /// a floor (Trd.Core.Schedule), AdamW, gradient clipping, checkpoints every save_every steps. Everything random is
-/// derived from (seed, step, micro-batch), and the generator state is checkpointed too, so a run stopped after any
-/// checkpoint and resumed ends bit-identical to an uninterrupted one on CPU.
+/// drawn from generators seeded by (seed, step, micro-batch) — never torch's global generator, whose state differs
+/// from process to process — so two runs of one config write the same bytes, and a run stopped after any checkpoint
+/// and resumed ends bit-identical to an uninterrupted one on CPU.
 /// </summary>
 public static class Trainer
 {
@@ -69,11 +70,7 @@ public static class Trainer
 
         var trainable = request.Student.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToArray();
         using var optimiser = new AdamW(trainable, new AdamWOptions(c.Beta1, c.Beta2, c.Epsilon, c.WeightDecay));
-        if (latest is not null)
-        {
-            optimiser.Load(Path.Combine(latest, TrainerCheckpoint.OptimizerFileName));
-            TrainerCheckpoint.RestoreRng(TrainerCheckpoint.ReadState(latest).RngState);
-        }
+        if (latest is not null) optimiser.Load(Path.Combine(latest, TrainerCheckpoint.OptimizerFileName));
         var distiller = new Distiller(request.Student, request.Teacher, request.Recipe, c.ChunkSize, request.EpistemicTokenIds);
         var checkpoint = latest ?? "";
         for (var step = start; step < totalSteps; step++)
@@ -95,7 +92,7 @@ public static class Trainer
                     ExamplesSeen = Math.Min((long)(step + 1) * perStep, (long)request.Examples.Count * c.Epochs),
                     DataFingerprint = fingerprint,
                     Schedule = new ScheduleState { Peak = c.LearningRate, WarmupSteps = warmup, FloorRatio = c.FloorRatio },
-                    RngState = TrainerCheckpoint.CaptureRng(), Weights = lora is null ? "full" : "lora",
+                    Weights = lora is null ? "full" : "lora",
                 });
         }
         return new TrainOutcome(totalSteps, start, checkpoint);

@@ -23,8 +23,6 @@ public sealed record TrainerState
     [JsonPropertyName("data_fingerprint")] public string DataFingerprint { get; init; } = "";
     /// <summary>The learning-rate schedule's parameters (peak, warmup steps, floor ratio).</summary>
     [JsonPropertyName("schedule")] public ScheduleState Schedule { get; init; } = new();
-    /// <summary>torch's default CPU generator state after the step (base64), restored on resume.</summary>
-    [JsonPropertyName("rng_state")] public string RngState { get; init; } = "";
     /// <summary>"lora" or "full".</summary>
     [JsonPropertyName("weights")] public string Weights { get; init; } = "lora";
 }
@@ -124,21 +122,5 @@ public static class TrainerCheckpoint
         else
             using (no_grad())
                 CheckpointDirectory.LoadInto(Path.Combine(directory, "model"), Qwen3Checkpoint.BaseParameters(student));
-    }
-
-    /// <summary>torch's default generator state, base64.</summary>
-    public static string CaptureRng()
-    {
-        using var state = torch.random.get_rng_state();
-        return Convert.ToBase64String(state.bytes.ToArray());
-    }
-
-    /// <summary>Restores a state written by <see cref="CaptureRng"/>.</summary>
-    public static void RestoreRng(string base64)
-    {
-        if (string.IsNullOrEmpty(base64)) return;
-        var bytes = Convert.FromBase64String(base64);
-        using var state = torch.tensor(bytes, dtype: ScalarType.Byte);
-        torch.random.set_rng_state(state);
     }
 }
