@@ -16,12 +16,13 @@ static class StudyCommand
         var output = new Option<DirectoryInfo?>("--out", "-o") { Description = "The study directory (default: runs/study, or runs/study-quick with --quick). A rerun resumes it." };
         var quick = new Option<bool>("--quick") { Description = "One seed, 64 corpus and 32 held-out problems: the CI plan (a few minutes)." };
         var seeds = new Option<int?>("--seeds") { Description = "Number of seeds (1, 2, …; default 3, or 1 with --quick)." };
+        var modelSeeds = new Option<int?>("--model-seeds") { Description = "Independent trainings of the gym student and teacher (default 1); every seed runs under each, and the intervals resample model seeds, then seeds, then problems." };
         var train = new Option<int?>("--train-problems") { Description = "Corpus problems per seed (default 192; 64 with --quick)." };
         var heldout = new Option<int?>("--heldout-problems") { Description = "Held-out problems (default 64; 32 with --quick)." };
         var subsets = new Option<bool>("--subsets") { Description = "Also run the subset-filter ablation of App. B.3 (OPSD; fail, succ, fail→succ)." };
         var cache = new Option<DirectoryInfo?>("--cache") { Description = "The gym model cache (default: $TRD_CACHE, else $XDG_CACHE_HOME/trd, else ~/.cache/trd)." };
         var command = new Command("study", "Run the paper's comparison (TRD against four dense-KL baselines, OPD and OPSD) on the prefix-failure gym and write report.html.")
-            { output, quick, seeds, train, heldout, subsets, cache };
+            { output, quick, seeds, modelSeeds, train, heldout, subsets, cache };
         command.SetAction(parse => Cli.Guard(() =>
         {
             var isQuick = parse.GetValue(quick);
@@ -35,6 +36,8 @@ static class StudyCommand
             if (parse.GetValue(seeds) is { } n)
                 options = n >= 1 ? options with { Seeds = Enumerable.Range(1, n).Select(i => (long)i).ToArray() }
                     : throw new ArgumentException($"--seeds {n}: at least 1");
+            if (parse.GetValue(modelSeeds) is { } m)
+                options = m >= 1 ? options with { ModelSeeds = m } : throw new ArgumentException($"--model-seeds {m}: at least 1");
             if (parse.GetValue(train) is { } t) options = options with { TrainProblems = t };
             if (parse.GetValue(heldout) is { } h) options = options with { HeldoutProblems = h };
             var log = new RunLog(directory);

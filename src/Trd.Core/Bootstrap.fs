@@ -20,6 +20,11 @@ type Interval =
 /// values[s][q] is the score of item q under seed s. Rows may differ in length; empty rows (a seed with no
 /// item, e.g. an empty difficulty bucket) take no part in the resampling and do not count as seeds.
 ///
+/// The nested forms (`meanNested`, `differenceNested`) add a level above the seeds: groups[s] names the group
+/// of row s (in `trd study --model-seeds N`, the model seed whose trained student and teacher the run seed s
+/// used), and a replicate draws groups with replacement, then the rows of each drawn group, then their items —
+/// model seed → run seed → problem. With every row its own group they draw exactly what the two-level forms do.
+///
 /// The random stream is SplitMix64 (Steele, Lea and Flood 2014) written out here, so an interval depends on
 /// the data, the replicate count and the seed only: the same on every machine and .NET version.
 module Bootstrap =
@@ -65,11 +70,16 @@ module Bootstrap =
             if obj.ReferenceEquals(row, null) then invalidArg name $"seed {s}: the row is null"
             row |> Array.iteri (fun q x -> if not (Double.IsFinite x) then invalidArg name $"seed {s}, item {q}: the score is {x}, not a finite number"))
 
-    /// The estimate of checked, finite rows. Every sum is taken relative to a reference item c0 (Σ (x − c0)),
-    /// so constant data gives exactly c0 for the mean and every replicate: a zero-width interval.
-    let private estimate (replicateCount: int) (seed: int) (values: float[][]) : Interval =
+    /// The estimate of checked, finite rows grouped by groups[s]. Every sum is taken relative to a reference
+    /// item c0 (Σ (x − c0)), so constant data gives exactly c0 for the mean and every replicate: a zero-width
+    /// interval. A group of one row is taken whole (no draw), so singleton groups consume the random stream as
+    /// the two-level bootstrap always has.
+    let private estimate (replicateCount: int) (seed: int) (groups: int[]) (values: float[][]) : Interval =
         if replicateCount < 1 then invalidArg "replicates" $"replicates must be ≥ 1, got {replicateCount}"
-        let rows = values |> Array.filter (fun row -> row.Length > 0)
+        if groups.Length <> values.Length then invalidArg "groups" $"{groups.Length} group labels for {values.Length} rows"
+        let kept = Array.zip groups values |> Array.filter (fun (_, row) -> row.Length > 0)
+        let rows = kept |> Array.map snd
+        let nested = kept |> Array.groupBy fst |> Array.map (fun (_, members) -> members |> Array.map snd)
         let n = rows |> Array.sumBy Array.length
         if rows.Length = 0 then
             { Mean = nan; Low = nan; High = nan; Seeds = 0; Problems = 0 }
@@ -83,11 +93,13 @@ module Bootstrap =
             let draws =
                 Array.init replicateCount (fun _ ->
                     let mutable sum, count = 0.0, 0
-                    for _ in 1 .. rows.Length do
-                        let row = rows[rng.Below rows.Length]
-                        for _ in 1 .. row.Length do
-                            sum <- sum + (row[rng.Below row.Length] - c0)
-                        count <- count + row.Length
+                    for _ in 1 .. nested.Length do
+                        let group = nested[rng.Below nested.Length]
+                        for _ in 1 .. group.Length do
+                            let row = if group.Length = 1 then group[0] else group[rng.Below group.Length]
+                            for _ in 1 .. row.Length do
+                                sum <- sum + (row[rng.Below row.Length] - c0)
+                            count <- count + row.Length
                     c0 + sum / float count)
             Array.sortInPlace draws
             { Mean = c0 + total / float n
@@ -96,18 +108,32 @@ module Bootstrap =
               Seeds = rows.Length
               Problems = n }
 
+    let private singletons (values: float[][]) = Array.init (if obj.ReferenceEquals(values, null) then 0 else values.Length) id
+
     /// The pooled mean of values[s][q] (seed s, item q) with its 95% two-level bootstrap interval, from
     /// `replicates` replicates of the stream seeded with `rngSeed`. Raises on a non-finite score (naming its
     /// seed and item) or replicates < 1; no item at all gives a NaN interval with zero counts.
     [<CompiledName("MeanWith")>]
     let meanWith (replicates: int) (rngSeed: int) (values: float[][]) : Interval =
         checkFinite "values" values
-        estimate replicates rngSeed values
+        estimate replicates rngSeed (singletons values) values
 
     /// The pooled mean of values[s][q] (seed s, item q) with its 95% two-level bootstrap interval
     /// (`replicates` replicates, seed `rngSeed`). Raises on a non-finite score, naming its seed and item.
     [<CompiledName("Mean")>]
     let mean (values: float[][]) : Interval = meanWith replicates rngSeed values
+
+    let private paired (a: float[][]) (b: float[][]) =
+        checkFinite "a" a
+        checkFinite "b" b
+        if a.Length <> b.Length then invalidArg "b" $"a has {a.Length} seeds, b has {b.Length}"
+        Array.init a.Length (fun s ->
+            if a[s].Length <> b[s].Length then invalidArg "b" $"seed {s}: a has {a[s].Length} items, b has {b[s].Length}"
+            Array.init a[s].Length (fun q ->
+                let x = a[s][q] - b[s][q]
+                // two finite scores can still overflow
+                if not (Double.IsFinite x) then invalidArg "b" $"seed {s}, item {q}: a − b = {x} is not finite"
+                x))
 
     /// The paired difference a − b: the same seeds and items on both sides (a[s][q] and b[s][q] score the
     /// same problem under the same seed), resampled together, so what is shared by the pair cancels. Raises
@@ -115,20 +141,25 @@ module Bootstrap =
     /// score; `replicates` replicates of the stream seeded with `rngSeed`.
     [<CompiledName("DifferenceWith")>]
     let differenceWith (replicates: int) (rngSeed: int) (a: float[][]) (b: float[][]) : Interval =
-        checkFinite "a" a
-        checkFinite "b" b
-        if a.Length <> b.Length then invalidArg "b" $"a has {a.Length} seeds, b has {b.Length}"
-        let d =
-            Array.init a.Length (fun s ->
-                if a[s].Length <> b[s].Length then invalidArg "b" $"seed {s}: a has {a[s].Length} items, b has {b[s].Length}"
-                Array.init a[s].Length (fun q ->
-                    let x = a[s][q] - b[s][q]
-                    // two finite scores can still overflow
-                    if not (Double.IsFinite x) then invalidArg "b" $"seed {s}, item {q}: a − b = {x} is not finite"
-                    x))
-        estimate replicates rngSeed d
+        let d = paired a b
+        estimate replicates rngSeed (singletons d) d
 
     /// The paired difference a − b with its 95% two-level bootstrap interval (`replicates` replicates, seed
     /// `rngSeed`). Raises when a[s] and b[s] differ in length (naming s) or on a non-finite score.
     [<CompiledName("Difference")>]
     let difference (a: float[][]) (b: float[][]) : Interval = differenceWith replicates rngSeed a b
+
+    /// The pooled mean with its 95% three-level interval: groups[s] is row s's group (its model seed), and each
+    /// replicate resamples groups, then rows within each group, then items. Raises when groups and rows differ in
+    /// number, or on a non-finite score.
+    [<CompiledName("MeanNested")>]
+    let meanNested (groups: int[]) (values: float[][]) : Interval =
+        checkFinite "values" values
+        if obj.ReferenceEquals(groups, null) then nullArg "groups"
+        estimate replicates rngSeed groups values
+
+    /// The paired difference a − b with its 95% three-level interval (groups as in `meanNested`).
+    [<CompiledName("DifferenceNested")>]
+    let differenceNested (groups: int[]) (a: float[][]) (b: float[][]) : Interval =
+        if obj.ReferenceEquals(groups, null) then nullArg "groups"
+        estimate replicates rngSeed groups (paired a b)

@@ -118,6 +118,9 @@ module Report =
           fact "Command" $"<code>{Html.text s.Command}</code>"
           fact "Quick plan" (Html.yesNo s.Quick)
           fact "Seeds" (joinedNum "int" s.Seeds)
+          (match s.ModelSeeds with
+           | Some m -> fact "Model seeds" (Html.num "int" m + " (independent trainings of the student and teacher; every seed ran under each)")
+           | None -> "")
           fact "Settings" (s.Settings |> Array.map Html.upper |> String.concat ", ")
           fact "Methods" (joinedText s.Methods)
           fact "Samples per problem (K)" (Html.num "int" s.K)
@@ -156,18 +159,21 @@ module Report =
             let reference = rows[0].AvgAtK
             let caption =
                 $"<caption>{Html.upper setting}: Avg@{k} and Pass@{k} on the held-out problems, the mean over "
-                + $"{int' reference.Seeds} seed(s) × {int' reference.Problems} problems with its 95%% bootstrap interval; "
-                + "changes from base are paired over seeds and problems. Bold: best in the block (teacher aside).</caption>"
+                + $"{int' reference.Seeds} run(s) (model seed × seed) of {int' r.Study.HeldoutProblems} held-out problems "
+                + $"({int' reference.Problems} problem scores) with its 95%% bootstrap interval; "
+                + "changes from base are paired over runs and problems. Bold: best in the block (teacher aside).</caption>"
             let table = (Html.table "results" header body).Replace("<thead>", caption + "<thead>")
             let perSeed =
                 rows
                 |> Array.collect (fun x ->
                     x.PerSeed
                     |> Array.map (fun s ->
-                        [ td "label" (Html.text x.Label); td "n" (Html.num "int" s.Seed); td "n" (Html.num "pct1" s.AvgAtK)
+                        [ td "label" (Html.text x.Label)
+                          td "n" (match s.ModelSeed with Some m -> Html.num "int" m | None -> "")
+                          td "n" (Html.num "int" s.Seed); td "n" (Html.num "pct1" s.AvgAtK)
                           td "n" (Html.num "pct1" s.PassAtK); td "src" $"<code>{Html.text s.Source}</code>" ] |> Seq.ofList))
             let perSeedTable =
-                Html.table "compact" [ th "Model"; thNum "Seed"; thNum $"Avg@{k}"; thNum $"Pass@{k}"; th "Evaluation file" ] perSeed
+                Html.table "compact" [ th "Model"; thNum "Model seed"; thNum "Seed"; thNum $"Avg@{k}"; thNum $"Pass@{k}"; th "Evaluation file" ] perSeed
             let chart =
                 rows
                 |> Array.map (fun x -> x.Label.Value, x.Model.Value, [| bar $"Avg@{kText}" x.AvgAtK; bar $"Pass@{kText}" x.PassAtK |])

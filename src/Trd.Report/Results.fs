@@ -17,7 +17,7 @@ type Text = { Value: string; Pointer: string }
 type Estimate = { Mean: Num; Low: Num; High: Num; Seeds: Num; Problems: Num }
 
 /// One seed's score of one model and the eval file it came from.
-type SeedScore = { Seed: Num; AvgAtK: Num; PassAtK: Num; Source: Text }
+type SeedScore = { Seed: Num; ModelSeed: Num option; AvgAtK: Num; PassAtK: Num; Source: Text }
 
 /// Avg@K and Pass@K over one base-difficulty bucket (Fig. 8).
 type BucketEstimate = { Bucket: Text; Problems: Num; AvgAtK: Estimate; PassAtK: Estimate }
@@ -82,6 +82,8 @@ type StudyInfo =
     { Command: Text
       Quick: Text
       Seeds: Num[]
+      /// Independent trainings of the models (absent in results written before --model-seeds: one).
+      ModelSeeds: Num option
       Settings: Text[]
       Methods: Text[]
       K: Num
@@ -184,6 +186,7 @@ module Results =
 
     let private seedScore (at: At) : SeedScore =
         { Seed = field "seed" at |> num
+          ModelSeed = nullable "model_seed" num at
           AvgAtK = field "avg_at_k" at |> num
           PassAtK = field "pass_at_k" at |> num
           Source = field "source" at |> text }
@@ -265,6 +268,7 @@ module Results =
         { Command = field "command" at |> text
           Quick = field "quick" at |> boolean
           Seeds = field "seeds" at |> array num
+          ModelSeeds = nullable "model_seeds" num at
           Settings = field "settings" at |> array text
           Methods = field "methods" at |> array text
           K = field "k" at |> num

@@ -35,6 +35,19 @@ let private config = { FsCheckConfig.defaultConfig with maxTest = 300 }
 [<Tests>]
 let tests =
     testList "Gym" [
+        testCase "model seeds: seed 1 is the recipe itself; seed m moves every seed of the init_from chain and keeps shared phases shared" <| fun () ->
+            let student, teacher = Trd.Runtime.Gym.GymModels.Student, Trd.Runtime.Gym.GymModels.Teacher
+            Expect.equal (student.WithModelSeed(1).Key) student.Key "model seed 1: the student's own key"
+            Expect.equal (teacher.WithModelSeed(1).Key) teacher.Key "model seed 1: the teacher's own key"
+            let s2, t2 = student.WithModelSeed 2, teacher.WithModelSeed 2
+            Expect.notEqual s2.Key student.Key "another student"
+            Expect.equal s2.Seed (student.Seed + 1000L) "the student's seed"
+            Expect.equal s2.InitFrom.Seed (student.InitFrom.Seed + 1000L) "its first phase's seed"
+            Expect.equal t2.InitFrom.InitFrom.Key s2.InitFrom.Key "the teacher still starts from the student's first phase"
+            Expect.notEqual (student.WithModelSeed 3).Key s2.Key "model seeds 2 and 3 differ"
+            Expect.equal (Trd.Runtime.Study.StudyUnit(2, 3L)).Folder "model-2/seed-3" "unit folder"
+            Expect.equal (Trd.Runtime.Study.StudyUnit(1, 3L)).Folder "seed-3" "model seed 1 keeps the old layout"
+
         testCase "a problem reads as a question, a step-by-step y* and a boxed answer" <| fun () ->
             let terms = [| 7; 3; 8; 5 |]
             Expect.equal (Gym.question terms) "Add 7 3 8 5." "question"

@@ -129,6 +129,31 @@ let bootstrapTests =
             let e = Expect.throwsC (fun () -> Bootstrap.difference [| [| 1e308 |] |] [| [| -1e308 |] |] |> ignore) id
             Expect.stringContains e.Message "seed 0, item 0" "a − b overflows"
 
+        testProperty "meanNested and differenceNested with every row its own group draw what mean and difference draw" <|
+            Prop.forAll ragged (fun values ->
+                if values |> Array.exists (fun r -> r.Length > 0) then
+                    let groups = Array.init values.Length id
+                    Expect.equal (Bootstrap.meanNested groups values) (Bootstrap.mean values) "mean"
+                    let shifted = values |> Array.map (Array.map (fun x -> x + 0.25))
+                    Expect.equal (Bootstrap.differenceNested groups shifted values) (Bootstrap.difference shifted values) "difference")
+
+        testCase "a third level: runs that share a model seed move together, and the interval widens to show it" <| fun () ->
+            // 3 model seeds × 3 run seeds × 40 problems; the model seed shifts all its runs by ±0.3.
+            let rng = Random 5
+            let offsets = [| -0.3; 0.0; 0.3 |]
+            let values = Array.init 9 (fun s -> Array.init 40 (fun _ -> 0.5 + offsets[s / 3] + 0.05 * gaussian rng + 0.3 * gaussian rng))
+            let groups = Array.init 9 (fun s -> s / 3)
+            let flat = Bootstrap.mean values
+            let nested = Bootstrap.meanNested groups values
+            Expect.equal nested.Mean flat.Mean "the same pooled mean"
+            Expect.equal (nested.Seeds, nested.Problems) (9, 360) "counts: rows and items"
+            Expect.isGreaterThan (width nested) (1.5 * width flat) "resampling model seeds shows their spread"
+            Expect.isTrue (nested.Low <= nested.Mean && nested.Mean <= nested.High) "contains the mean"
+
+        testCase "meanNested refuses group labels that do not match the rows" <| fun () ->
+            let e = Expect.throwsC (fun () -> Bootstrap.meanNested [| 0; 1 |] [| [| 1.0 |] |] |> ignore) id
+            Expect.stringContains e.Message "2 group labels for 1 rows" "names the mismatch"
+
         testCase "replicates < 1 is an error" <| fun () ->
             Expect.throwsT<ArgumentException> (fun () -> Bootstrap.meanWith 0 1 [| [| 1.0 |] |] |> ignore) "0 replicates"
 

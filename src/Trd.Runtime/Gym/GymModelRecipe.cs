@@ -75,6 +75,25 @@ public sealed record GymModelRecipe
     /// <summary>The same recipe with another number of steps (for F# callers, which cannot use <c>with</c> on C# records).</summary>
     public GymModelRecipe WithSteps(int steps) => this with { Steps = steps };
 
+    /// <summary>The same recipe starting from another model (or none), for F# callers.</summary>
+    public GymModelRecipe WithInitFrom(GymModelRecipe? initFrom) => this with { InitFrom = initFrom };
+
+    /// <summary>Seeds of model seed m are this far apart: <c>seed + ModelSeedStride · (m − 1)</c>.</summary>
+    public const long ModelSeedStride = 1000;
+
+    /// <summary>
+    /// The recipe of an independent training of the same model, model seed <paramref name="modelSeed"/> (1, 2, …):
+    /// every seed along the <see cref="InitFrom"/> chain moves by <see cref="ModelSeedStride"/> · (m − 1), so
+    /// initialisation and data differ, a chain shared by two recipes (the teacher starts from the student's first
+    /// phase) stays shared, and model seed 1 is the recipe itself.
+    /// </summary>
+    public GymModelRecipe WithModelSeed(int modelSeed)
+    {
+        if (modelSeed < 1) throw new ArgumentOutOfRangeException(nameof(modelSeed), modelSeed, "model seeds are 1, 2, …");
+        return modelSeed == 1 ? this
+            : this with { Seed = Seed + ModelSeedStride * (modelSeed - 1), InitFrom = InitFrom?.WithModelSeed(modelSeed) };
+    }
+
     /// <summary>Raises <see cref="ArgumentException"/> naming the first bad field.</summary>
     public GymModelRecipe Validated()
     {

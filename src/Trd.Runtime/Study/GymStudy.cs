@@ -16,7 +16,8 @@ namespace Trd.Runtime.Study;
 /// resumes, and results.json is aggregated from their files.
 /// </summary>
 /// <remarks>
-/// Layout: <c>problems/{corpus,heldout}.jsonl</c>; <c>seed-S/reference/eval/{base,teacher}/</c>;
+/// Layout (model seed 1; with <c>--model-seeds N</c>, model seed M ≥ 2 has the same under <c>model-M/</c>):
+/// <c>problems/{corpus,heldout}.jsonl</c>; <c>seed-S/reference/eval/{base,teacher}/</c>;
 /// <c>seed-S/&lt;setting&gt;/</c> (the shared corpus and its analysis); <c>seed-S/&lt;setting&gt;/&lt;method&gt;/</c>
 /// (training and evaluation of one method; <c>&lt;method&gt;@&lt;subset&gt;</c> for the subset ablation);
 /// <c>results.json</c>, <c>report.html</c>, <c>plotly.min.js</c>.
@@ -45,79 +46,114 @@ public sealed class GymStudy
     /// <summary>The subset ablation's methods and subsets (App. B.3, OPSD).</summary>
     public static readonly string[] SubsetMethods = ["forward-kl", "reverse-kl", "trd"], SubsetFilters = ["fail", "succ", "fail-to-succ"];
 
-    /// <summary>The run directory of the reference evaluations of one seed.</summary>
-    public static string ReferenceDirectory(string study, long seed) => Path.Combine(study, $"seed-{seed}", "reference");
-    /// <summary>The corpus run directory of one seed and setting.</summary>
-    public static string CorpusDirectory(string study, long seed, string setting) => Path.Combine(study, $"seed-{seed}", setting);
-    /// <summary>The run directory of one method (and subset, when not "all").</summary>
+    /// <summary>The run directory of the reference evaluations of one seed (model seed 1).</summary>
+    public static string ReferenceDirectory(string study, long seed) => ReferenceDirectory(study, new StudyUnit(1, seed));
+    /// <summary>The corpus run directory of one seed (model seed 1) and setting.</summary>
+    public static string CorpusDirectory(string study, long seed, string setting) => CorpusDirectory(study, new StudyUnit(1, seed), setting);
+    /// <summary>The run directory of one method (and subset, when not "all"), model seed 1.</summary>
     public static string MethodDirectory(string study, long seed, string setting, string method, string subset = "all") =>
-        Path.Combine(CorpusDirectory(study, seed, setting), subset == "all" ? method : $"{method}@{subset}");
+        MethodDirectory(study, new StudyUnit(1, seed), setting, method, subset);
+
+    /// <summary>The run directory of the reference evaluations of one unit.</summary>
+    public static string ReferenceDirectory(string study, StudyUnit unit) => Path.Combine(study, unit.Folder, "reference");
+    /// <summary>The corpus run directory of one unit and setting.</summary>
+    public static string CorpusDirectory(string study, StudyUnit unit, string setting) => Path.Combine(study, unit.Folder, setting);
+    /// <summary>The run directory of one method (and subset, when not "all") of one unit.</summary>
+    public static string MethodDirectory(string study, StudyUnit unit, string setting, string method, string subset = "all") =>
+        Path.Combine(CorpusDirectory(study, unit, setting), subset == "all" ? method : $"{method}@{subset}");
 
     /// <summary>Runs (or resumes) everything, then aggregates results.json. Returns the results.</summary>
     public StudyResults Run()
     {
         var started = DateTime.UtcNow;
-        var (student, teacher) = Prepare();
-
-        var units = _options.Seeds.Length * (1 + _options.Settings.Length * (1 + _options.Methods.Length
-            + (_options.Subsets && _options.Settings.Contains("opsd") ? SubsetMethods.Length * SubsetFilters.Length / _options.Settings.Length : 0)));
-        var tracker = new ProgressTracker("study", units, _progress);
-        foreach (var seed in _options.Seeds)
+        var models = Enumerable.Range(1, _options.ModelSeeds).Select(PrepareModels).ToArray();   // [model seed − 1]
+        WriteProblems();
+        var perUnit = 1 + _options.Settings.Length * (1 + _options.Methods.Length
+            + (_options.Subsets && _options.Settings.Contains("opsd") ? SubsetMethods.Length * SubsetFilters.Length / _options.Settings.Length : 0));
+        var tracker = new ProgressTracker("study", _options.Units.Length * perUnit, _progress);
+        foreach (var unit in _options.Units)
         {
-            EvaluateReference(seed, student, teacher);
+            var (student, teacher) = models[unit.ModelSeed - 1];
+            EvaluateReference(unit, student, teacher);
             tracker.Advance(1);
             foreach (var setting in _options.Settings)
             {
-                DrawCorpus(seed, setting, student, teacher);
+                DrawCorpus(unit, setting, student, teacher);
                 tracker.Advance(1);
                 var runs = _options.Methods.Select(m => (Method: m, Subset: "all")).ToList();
                 if (_options.Subsets && setting == "opsd")
                     runs.AddRange(SubsetMethods.SelectMany(m => SubsetFilters.Select(f => (Method: m, Subset: f))));
                 foreach (var (method, subset) in runs)
                 {
-                    TrainAndEvaluate(seed, setting, method, student, teacher, subset);
+                    TrainAndEvaluate(unit, setting, method, student, teacher, subset);
                     tracker.Advance(1);
                 }
             }
         }
         var manifest = RunManifest.Capture(_options.Command, _options, _options.Seeds[0], TorchSharp.torch.CPU, Directory);
         var versions = new Dictionary<string, string>(manifest.Versions) { ["git"] = manifest.GitCommit is null ? "unknown" : manifest.GitCommit[..12] + (manifest.GitDirty == true ? " (dirty)" : "") };
+        var modelNames = new Dictionary<string, string> { ["student"] = Path.GetFileName(models[0].Student), ["teacher"] = Path.GetFileName(models[0].Teacher) };
+        for (var m = 2; m <= models.Length; m++)
+        {
+            modelNames[$"student_{m}"] = Path.GetFileName(models[m - 1].Student);
+            modelNames[$"teacher_{m}"] = Path.GetFileName(models[m - 1].Teacher);
+        }
         var info = new StudyInfo(_options.Command, _options.Quick, _options.Seeds, _options.Settings,
             _options.Methods.Select(StudyAggregator.MethodId).ToArray(), _options.K, _options.TrainProblems, _options.HeldoutProblems,
-            new Dictionary<string, string> { ["student"] = Path.GetFileName(student), ["teacher"] = Path.GetFileName(teacher) },
-            $"{manifest.OperatingSystem}, {manifest.ProcessorCount} cores, {manifest.Runtime}, cpu", started, (DateTime.UtcNow - started).TotalSeconds, versions);
-        var results = new StudyAggregator(Directory, _options, StudyAggregator.LoadTokenizer(student)).Aggregate(info);
+            modelNames, $"{manifest.OperatingSystem}, {manifest.ProcessorCount} cores, {manifest.Runtime}, cpu", started, (DateTime.UtcNow - started).TotalSeconds, versions)
+        { ModelSeeds = _options.ModelSeeds };
+        var results = new StudyAggregator(Directory, _options, StudyAggregator.LoadTokenizer(models[0].Student)).Aggregate(info);
         results.Write(Directory);
         return results;
     }
 
     /// <summary>
     /// Records the plan in study.json (refusing a directory that holds another), takes the models from the cache or
-    /// trains them there, and writes the problem files. Returns the student's and the teacher's model directories.
+    /// trains them there, and writes the problem files. Returns the student's and the teacher's model directories
+    /// (model seed 1).
     /// </summary>
     public (string Student, string Teacher) Prepare()
     {
+        var models = PrepareModels(1);
+        WriteProblems();
+        return models;
+    }
+
+    /// <summary>
+    /// Records the plan in study.json (refusing a directory that holds another) and takes the student and teacher of
+    /// one model seed from the cache, or trains them there. Returns their model directories.
+    /// </summary>
+    public (string Student, string Teacher) PrepareModels(int modelSeed)
+    {
         System.IO.Directory.CreateDirectory(Directory);
         WritePlan();
-        var student = GymModels.Ensure(_options.Student, _options.CacheRoot, _log, _progress);
-        var teacher = GymModels.Ensure(_options.Teacher, _options.CacheRoot, _log, _progress);
-        WriteProblems();
+        var (studentRecipe, teacherRecipe) = _options.ModelsOf(modelSeed);
+        var student = GymModels.Ensure(studentRecipe, _options.CacheRoot, _log, _progress);
+        var teacher = GymModels.Ensure(teacherRecipe, _options.CacheRoot, _log, _progress);
         return (student, teacher);
     }
 
     /// <summary>seed-S/reference: the base student and the OPD teacher, K samples per held-out problem. Returns (base, teacher).</summary>
-    public (EvalSummary Base, EvalSummary Teacher) EvaluateReference(long seed, string student, string teacher)
+    public (EvalSummary Base, EvalSummary Teacher) EvaluateReference(long seed, string student, string teacher) =>
+        EvaluateReference(new StudyUnit(1, seed), student, teacher);
+
+    /// <summary>The reference evaluations of one unit (its folder's reference/). Returns (base, teacher).</summary>
+    public (EvalSummary Base, EvalSummary Teacher) EvaluateReference(StudyUnit unit, string student, string teacher)
     {
-        using var reference = new TrdPipeline(Config(seed, "opd", "trd", student, teacher) with { Eval = EvalConfig(baseModel: true) },
-            ReferenceDirectory(Directory, seed), _log, _progress);
+        using var reference = new TrdPipeline(Config(unit.Seed, "opd", "trd", student, teacher) with { Eval = EvalConfig(baseModel: true) },
+            ReferenceDirectory(Directory, unit), _log, _progress);
         var summaries = reference.Evaluate();
         return (summaries[0], reference.EvaluateDirectory(TeacherModelName, teacher));
     }
 
     /// <summary>seed-S/&lt;setting&gt;: the shared corpus of one seed and setting (rollouts y_o, refinements y_r) and its analysis.</summary>
-    public CorpusReport DrawCorpus(long seed, string setting, string student, string teacher)
+    public CorpusReport DrawCorpus(long seed, string setting, string student, string teacher) =>
+        DrawCorpus(new StudyUnit(1, seed), setting, student, teacher);
+
+    /// <summary>The shared corpus of one unit and setting, and its analysis.</summary>
+    public CorpusReport DrawCorpus(StudyUnit unit, string setting, string student, string teacher)
     {
-        using var pipeline = new TrdPipeline(Config(seed, setting, "trd", student, teacher), CorpusDirectory(Directory, seed, setting), _log, _progress);
+        using var pipeline = new TrdPipeline(Config(unit.Seed, setting, "trd", student, teacher), CorpusDirectory(Directory, unit, setting), _log, _progress);
         pipeline.Rollout();
         pipeline.Refine();
         return pipeline.Analyze();
@@ -125,19 +161,24 @@ public sealed class GymStudy
 
     /// <summary>
     /// Trains one method from the base student on the seed and setting's corpus (drawn first with
-    /// <see cref="DrawCorpus"/>) and evaluates it. <paramref name="objective"/> overrides the named recipe's fields;
-    /// <paramref name="directory"/> (default <see cref="MethodDirectory"/>) is the run directory. Returns the trained
+    /// <see cref="DrawCorpus(long, string, string, string)"/>) and evaluates it. <paramref name="objective"/> overrides the named recipe's fields;
+    /// <paramref name="directory"/> (default <see cref="MethodDirectory(string, long, string, string, string)"/>) is the run directory. Returns the trained
     /// model's summary.
     /// </summary>
     public EvalSummary TrainAndEvaluate(long seed, string setting, string method, string student, string teacher, string subset = "all",
+        ObjectiveSpec? objective = null, string? directory = null) =>
+        TrainAndEvaluate(new StudyUnit(1, seed), setting, method, student, teacher, subset, objective, directory);
+
+    /// <summary>One method of one unit, as <see cref="TrainAndEvaluate(long, string, string, string, string, string, ObjectiveSpec?, string?)"/>.</summary>
+    public EvalSummary TrainAndEvaluate(StudyUnit unit, string setting, string method, string student, string teacher, string subset = "all",
         ObjectiveSpec? objective = null, string? directory = null)
     {
-        var corpus = CorpusDirectory(Directory, seed, setting);
+        var corpus = CorpusDirectory(Directory, unit, setting);
         if (!File.Exists(Path.Combine(corpus, "corpus", CorpusStore.RefinementsStage + ".jsonl")))
-            throw new InvalidOperationException($"{corpus}: no corpus yet for seed {seed}, {setting}: call DrawCorpus first");
-        directory ??= MethodDirectory(Directory, seed, setting, method, subset);
+            throw new InvalidOperationException($"{corpus}: no corpus yet for {unit}, {setting}: call DrawCorpus first");
+        directory ??= MethodDirectory(Directory, unit, setting, method, subset);
         ShareCorpus(corpus, directory);
-        var config = Config(seed, setting, method, student, teacher);
+        var config = Config(unit.Seed, setting, method, student, teacher);
         using var pipeline = new TrdPipeline(config with { Objective = objective, Train = config.Train with { Subset = subset } }, directory, _log, _progress);
         pipeline.Train(resume: true);
         return pipeline.Evaluate().Single(s => s.Model == TrdPipeline.TrainedModelName);
@@ -149,12 +190,14 @@ public sealed class GymStudy
     void WritePlan()
     {
         var path = Path.Combine(Directory, "study.json");
-        var plan = JsonSerializer.Serialize(new
+        var node = JsonSerializer.SerializeToNode(new
         {
             seeds = _options.Seeds, train_problems = _options.TrainProblems, heldout_problems = _options.HeldoutProblems, k = _options.K,
             settings = _options.Settings, methods = _options.Methods, subsets = _options.Subsets,
             student = _options.Student.Key, teacher = _options.Teacher.Key, gym_version = GymModels.Version,
-        }, new JsonSerializerOptions { WriteIndented = true });
+        })!.AsObject();
+        if (_options.ModelSeeds > 1) node["model_seeds"] = _options.ModelSeeds;   // a one-model-seed plan reads as it always did
+        var plan = node.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
         if (File.Exists(path) && File.ReadAllText(path) != plan)
             throw new ArgumentException($"{path}: this directory holds a study with another plan; choose another --out or delete it");
         File.WriteAllText(path, plan);

@@ -9,7 +9,8 @@ namespace Trd.Runtime.Study;
 
 /// <summary>
 /// Turns a study directory's run artefacts into results.json: the raw evaluation samples into Avg@K, Pass@K, changes
-/// from base, bucket scores and pass@k curves (two-level bootstrap over seeds and problems, paired where compared);
+/// from base, bucket scores and pass@k curves (bootstrap over seeds and problems — model seeds, then seeds, then problems
+/// when the study trained several pairs of models — paired where compared);
 /// the training logs into Fig. 3's series; the corpora into the trajectory analysis; and all of them into the claim
 /// verdicts. It reads only files, so a finished study can be re-aggregated (and checked) at any time.
 /// </summary>
@@ -19,6 +20,8 @@ public sealed class StudyAggregator
     readonly StudyOptions _options;
     readonly ITokenizer _tokenizer;
     readonly string[] _heldout;
+    readonly StudyUnit[] _units;
+    readonly int[] _groups;     // the model seed of each unit: the bootstrap's top level
 
     /// <summary>An aggregator over a study directory; the tokenizer measures y*'s length.</summary>
     public StudyAggregator(string directory, StudyOptions options, ITokenizer tokenizer)
@@ -27,7 +30,13 @@ public sealed class StudyAggregator
         _options = options;
         _tokenizer = tokenizer;
         _heldout = ProblemSet.Load(Path.Combine(_directory, "problems", "heldout.jsonl")).Select(p => p.Id).ToArray();
+        _units = options.Units;
+        // One model seed: every unit its own group, which draws exactly what the two-level bootstrap always drew.
+        _groups = options.ModelSeeds == 1 ? Enumerable.Range(0, _units.Length).ToArray() : _units.Select(u => u.ModelSeed).ToArray();
     }
+
+    Interval Mean(double[][] values) => Bootstrap.MeanNested(_groups, values);
+    Interval Difference(double[][] a, double[][] b) => Bootstrap.DifferenceNested(_groups, a, b);
 
     /// <summary>A model directory's tokenizer.</summary>
     public static ITokenizer LoadTokenizer(string modelDirectory) => Qwen3Tokenizer.FromDirectory(modelDirectory);
@@ -44,14 +53,14 @@ public sealed class StudyAggregator
 
     string Relative(string path) => Path.GetRelativePath(_directory, path).Replace('\\', '/');
 
-    /// <summary>The outcomes [seed][problem][sample] of one model, in held-out order, and the files they came from.</summary>
-    (bool[][][] Outcomes, string[] Sources) Outcomes(Func<long, string> runDirectory, string model)
+    /// <summary>The outcomes [unit][problem][sample] of one model, in held-out order, and the files they came from.</summary>
+    (bool[][][] Outcomes, string[] Sources) Outcomes(Func<StudyUnit, string> runDirectory, string model)
     {
         var outcomes = new List<bool[][]>();
         var sources = new List<string>();
-        foreach (var seed in _options.Seeds)
+        foreach (var unit in _units)
         {
-            var path = Path.Combine(runDirectory(seed), "eval", model, "heldout.jsonl");
+            var path = Path.Combine(runDirectory(unit), "eval", model, "heldout.jsonl");
             if (!File.Exists(path)) throw new FileNotFoundException($"{path}: missing evaluation (run the study again to finish it)", path);
             var records = RecordFile.Read<EvalRecord>(path, _ => { }).ToDictionary(r => r.Id);
             outcomes.Add(_heldout.Select(id => records.TryGetValue(id, out var r) ? r.Samples.Select(s => s.Correct).ToArray()
@@ -80,7 +89,7 @@ public sealed class StudyAggregator
         var trajectories = new List<TrajectoryAnalysis>();
         var subsets = _options.Subsets ? new List<SubsetRow>() : null;
         var claims = new List<ClaimResult>();
-        var reference = (Func<long, string>)(seed => GymStudy.ReferenceDirectory(_directory, seed));
+        var reference = (Func<StudyUnit, string>)(unit => GymStudy.ReferenceDirectory(_directory, unit));
         var (baseOutcomes, baseSources) = Outcomes(reference, TrdPipeline.BaseModelName);
         var baseModel = new ModelOutcomes("base", baseOutcomes, baseSources);
         var buckets = Metrics.Buckets(_options.K);
@@ -94,12 +103,13 @@ public sealed class StudyAggregator
             {
                 var members = Members(b);
                 return new BucketEstimate(b.Label, members.Average(s => (double)s.Count(x => x)),
-                    E(Bootstrap.Mean(Where(m.Avg, members))), E(Bootstrap.Mean(Where(m.Pass, members))));
+                    E(Mean(Where(m.Avg, members))), E(Mean(Where(m.Pass, members))));
             }).ToArray();
             var curve = Enumerable.Range(0, _options.K).Select(k => m.Outcomes.Average(seed => Metrics.PassAtKCurve(seed)[k])).ToArray();
-            var perSeed = m.Outcomes.Select((seed, s) => new SeedScore(_options.Seeds[s], Metrics.AvgAtK(seed), Metrics.PassAtK(seed), m.Sources[s])).ToArray();
-            return new ResultRow(setting, m.Id, Label(m.Id), trajectory, E(Bootstrap.Mean(m.Avg)), E(Bootstrap.Mean(m.Pass)),
-                isBase ? null : E(Bootstrap.Difference(m.Avg, baseModel.Avg)), isBase ? null : E(Bootstrap.Difference(m.Pass, baseModel.Pass)),
+            var perSeed = m.Outcomes.Select((seed, s) => new SeedScore(_units[s].Seed, Metrics.AvgAtK(seed), Metrics.PassAtK(seed), m.Sources[s])
+                { ModelSeed = _units[s].ModelSeed }).ToArray();
+            return new ResultRow(setting, m.Id, Label(m.Id), trajectory, E(Mean(m.Avg)), E(Mean(m.Pass)),
+                isBase ? null : E(Difference(m.Avg, baseModel.Avg)), isBase ? null : E(Difference(m.Pass, baseModel.Pass)),
                 bucketRows, curve, perSeed);
         }
 
@@ -114,7 +124,7 @@ public sealed class StudyAggregator
             var methods = new Dictionary<string, ModelOutcomes>();
             foreach (var method in _options.Methods)
             {
-                var (o, s) = Outcomes(seed => GymStudy.MethodDirectory(_directory, seed, setting, method), TrdPipeline.TrainedModelName);
+                var (o, s) = Outcomes(unit => GymStudy.MethodDirectory(_directory, unit, setting, method), TrdPipeline.TrainedModelName);
                 var id = MethodId(method);
                 methods[id] = new ModelOutcomes(id, o, s);
                 rows.Add(Row(setting, methods[id], method == "trd" ? "y_r" : "y_o"));
@@ -127,12 +137,12 @@ public sealed class StudyAggregator
                 foreach (var method in GymStudy.SubsetMethods.Where(_options.Methods.Contains))
                     foreach (var filter in GymStudy.SubsetFilters)
                     {
-                        var (o, s) = Outcomes(seed => GymStudy.MethodDirectory(_directory, seed, setting, method, filter), TrdPipeline.TrainedModelName);
+                        var (o, s) = Outcomes(unit => GymStudy.MethodDirectory(_directory, unit, setting, method, filter), TrdPipeline.TrainedModelName);
                         var m = new ModelOutcomes(MethodId(method), o, s);
                         var full = methods[MethodId(method)];
-                        var examples = _options.Seeds.Sum(seed => ExampleCount(GymStudy.MethodDirectory(_directory, seed, setting, method, filter)));
-                        subsets.Add(new SubsetRow(setting, MethodId(method), filter, examples, E(Bootstrap.Mean(m.Avg)), E(Bootstrap.Mean(m.Pass)),
-                            E(Bootstrap.Difference(m.Avg, full.Avg)), E(Bootstrap.Difference(m.Pass, full.Pass)), s));
+                        var examples = _units.Sum(unit => ExampleCount(GymStudy.MethodDirectory(_directory, unit, setting, method, filter)));
+                        subsets.Add(new SubsetRow(setting, MethodId(method), filter, examples, E(Mean(m.Avg)), E(Mean(m.Pass)),
+                            E(Difference(m.Avg, full.Avg)), E(Difference(m.Pass, full.Pass)), s));
                     }
         }
         return new StudyResults(info, rows.ToArray(), diagnostics.ToArray(), trajectories.ToArray(), subsets?.ToArray(), claims.ToArray());
@@ -148,14 +158,14 @@ public sealed class StudyAggregator
     /// <summary>The Fig. 3 metrics logged per optimiser step.</summary>
     public static readonly string[] DiagnosticMetrics = ["kl_correct", "kl_incorrect", "ppl_gap", "ppl_student", "ppl_teacher", "epistemic_mass", "loss"];
 
-    /// <summary>Per-seed values of one metric of one method's training log (NaN steps dropped).</summary>
-    double[][] MetricValues(string setting, string method, string metric) => _options.Seeds.Select(seed =>
-        MetricsLog.Read(Path.Combine(GymStudy.MethodDirectory(_directory, seed, setting, method), "train", "metrics.jsonl")).Records
+    /// <summary>Per-unit values of one metric of one method's training log (NaN steps dropped).</summary>
+    double[][] MetricValues(string setting, string method, string metric) => _units.Select(unit =>
+        MetricsLog.Read(Path.Combine(GymStudy.MethodDirectory(_directory, unit, setting, method), "train", "metrics.jsonl")).Records
             .Select(r => r.Values.TryGetValue(metric, out var v) ? v ?? double.NaN : double.NaN).Where(double.IsFinite).ToArray()).ToArray();
 
     DiagnosticRun Diagnostics(string setting, string method)
     {
-        var paths = _options.Seeds.Select(seed => Path.Combine(GymStudy.MethodDirectory(_directory, seed, setting, method), "train", "metrics.jsonl")).ToArray();
+        var paths = _units.Select(unit => Path.Combine(GymStudy.MethodDirectory(_directory, unit, setting, method), "train", "metrics.jsonl")).ToArray();
         var logs = paths.Select(p => File.Exists(p) ? MetricsLog.Read(p).Records : throw new FileNotFoundException($"{p}: missing training log", p)).ToArray();
         var series = new Dictionary<string, Series>();
         foreach (var metric in DiagnosticMetrics)
@@ -179,9 +189,9 @@ public sealed class StudyAggregator
         var yo = new List<RolloutRecord[]>();
         var yr = new List<Dictionary<string, RefinementRecord>>();
         var sources = new List<string>();
-        foreach (var seed in _options.Seeds)
+        foreach (var unit in _units)
         {
-            var store = CorpusStore.Open(Path.Combine(GymStudy.CorpusDirectory(_directory, seed, setting), "corpus"));
+            var store = CorpusStore.Open(Path.Combine(GymStudy.CorpusDirectory(_directory, unit, setting), "corpus"));
             yo.Add(store.ReadRollouts().OrderBy(r => r.Id, StringComparer.Ordinal).ToArray());
             yr.Add(store.ReadRefinements().ToDictionary(r => r.Id));
             sources.Add(Relative(store.PathOf(CorpusStore.RolloutsStage)));
@@ -215,8 +225,8 @@ public sealed class StudyAggregator
         var accuracy = new Dictionary<string, Estimate>
         {
             ["y_star"] = E(Bootstrap.Mean([yo[0].Select(r => Verifier.Verify(r.Solution ?? "", r.Answer) ? 1.0 : 0.0).ToArray()])),
-            ["y_o"] = E(Bootstrap.Mean(yoCorrect)),
-            ["y_r"] = E(Bootstrap.Mean(yrCorrect)),
+            ["y_o"] = E(Mean(yoCorrect)),
+            ["y_r"] = E(Mean(yrCorrect)),
         };
         var joint = new JointCounts(
             all.Count(x => x.Record.YOCorrect && YRCorrect(x.Seed, x.Record)), all.Count(x => x.Record.YOCorrect && !YRCorrect(x.Seed, x.Record)),
@@ -235,12 +245,12 @@ public sealed class StudyAggregator
         yield return Result("trd_beats_baselines", $"{name}: TRD ≥ the dense-KL baselines on Avg@{k} and Pass@{k} (Tables 1–4)",
             Trd.Core.Claims.TrdBeatsBaselines(baselines.SelectMany(b => new[]
             {
-                new BaselineGap(Label(b.Id), $"Avg@{k}", Bootstrap.Difference(trd.Avg, b.Avg)),
-                new BaselineGap(Label(b.Id), $"Pass@{k}", Bootstrap.Difference(trd.Pass, b.Pass)),
+                new BaselineGap(Label(b.Id), $"Avg@{k}", Difference(trd.Avg, b.Avg)),
+                new BaselineGap(Label(b.Id), $"Pass@{k}", Difference(trd.Pass, b.Pass)),
             }).ToArray()));
 
         var yoMethod = _options.Methods.Contains("forward-kl") ? "forward-kl" : _options.Methods.First(m => m != "trd");
-        Interval Metric(string method, string metric) => Bootstrap.Mean(MetricValues(setting, method, metric));
+        Interval Metric(string method, string metric) => Mean(MetricValues(setting, method, metric));
         var yoLabel = Label(MethodId(yoMethod));
         yield return Result("d_incorrect_near_zero", $"{name}: D^incorrect ≈ 0 on y_o — the teacher collapses onto the student's failure ({yoLabel} on y_o vs TRD on y_r; §4.3, Fig. 3 left)",
             Trd.Core.Claims.IncorrectKlNearZero(Metric(yoMethod, "kl_incorrect"), Metric("trd", "kl_incorrect")));
@@ -249,15 +259,15 @@ public sealed class StudyAggregator
         yield return Result("epistemic_mass_lower", $"{name}: the teacher's epistemic-token mass is lower on y_r than on y_o ({yoLabel} vs TRD; Fig. 3 right)",
             Trd.Core.Claims.EpistemicMassLower(Metric(yoMethod, "epistemic_mass"), Metric("trd", "epistemic_mass")));
         yield return Result("refined_shorter_more_correct", $"{name}: y_r is shorter and more often correct than y_o (§6.5, Fig. 5 left, App. B.1)",
-            Trd.Core.Claims.RefinedShorterAndMoreCorrect(Bootstrap.Difference(corpus.YRLength, corpus.YOLength), Bootstrap.Difference(corpus.YRCorrect, corpus.YOCorrect)));
+            Trd.Core.Claims.RefinedShorterAndMoreCorrect(Difference(corpus.YRLength, corpus.YOLength), Difference(corpus.YRCorrect, corpus.YOCorrect)));
         var j = corpus.Analysis.Joint;
         var recovered = corpus.YOCorrect.Select((seed, s) => seed.Select((yo, q) => (yo == 0 && corpus.YRCorrect[s][q] == 1 ? 1.0 : 0.0)
             - (yo == 1 && corpus.YRCorrect[s][q] == 0 ? 1.0 : 0.0)).ToArray()).ToArray();
         yield return Result("fail_to_pass_dominates", $"{name}: fail→pass refinements far outnumber pass→fail (App. B.1, Figs. 6–7)",
-            Trd.Core.Claims.FailToPassDominates(j.FailPass, j.PassFail, j.PassPass + j.PassFail + j.FailPass + j.FailFail, Bootstrap.Mean(recovered)));
+            Trd.Core.Claims.FailToPassDominates(j.FailPass, j.PassFail, j.PassPass + j.PassFail + j.FailPass + j.FailFail, Mean(recovered)));
         var buckets = Metrics.Buckets(k);
         BucketGain[] Gains(Func<ModelOutcomes, double[][]> metric) => buckets.Select(b =>
-            new BucketGain(b.Label, Bootstrap.Difference(Where(metric(trd), members(b)), Where(metric(baseModel), members(b))))).ToArray();
+            new BucketGain(b.Label, Difference(Where(metric(trd), members(b)), Where(metric(baseModel), members(b))))).ToArray();
         yield return Result("gains_hardest_bucket", $"{name}: TRD's gains over base concentrate on the hardest bucket {buckets[0].Label} (App. B.2, Fig. 8)",
             Trd.Core.Claims.GainsOnHardestBucket(Gains(m => m.Pass), Gains(m => m.Avg)));
     }

@@ -9,6 +9,14 @@ public sealed record StudyOptions
     public required string CacheRoot { get; init; }
     /// <summary>Study seeds: each runs rollouts, refinements, training and evaluation anew from the same models.</summary>
     public long[] Seeds { get; init; } = [1, 2, 3];
+    /// <summary>
+    /// Independent trainings of the student and teacher (model seeds 1 … N, <see cref="Gym.GymModelRecipe.WithModelSeed"/>);
+    /// every study seed runs under each, and the bootstrap resamples model seeds, then study seeds, then problems.
+    /// </summary>
+    public int ModelSeeds { get; init; } = 1;
+
+    /// <summary>Every (model seed, study seed) the plan runs, model seed first.</summary>
+    public StudyUnit[] Units => Enumerable.Range(1, ModelSeeds).SelectMany(m => Seeds.Select(s => new StudyUnit(m, s))).ToArray();
     /// <summary>Problems in the distillation corpus (the gym's corpus split).</summary>
     public int TrainProblems { get; init; } = 192;
     /// <summary>Held-out evaluation problems (the gym's held-out split).</summary>
@@ -36,6 +44,9 @@ public sealed record StudyOptions
     /// <summary>The same options with other model recipes (for F# callers, which cannot use <c>with</c> on C# records).</summary>
     public StudyOptions WithModels(Gym.GymModelRecipe student, Gym.GymModelRecipe teacher) => this with { Student = student, Teacher = teacher };
 
+    /// <summary>The student's and the teacher's recipes of one model seed.</summary>
+    public (Gym.GymModelRecipe Student, Gym.GymModelRecipe Teacher) ModelsOf(int modelSeed) => (Student.WithModelSeed(modelSeed), Teacher.WithModelSeed(modelSeed));
+
     /// <summary>The same options with other seeds and problem counts (for F# callers).</summary>
     public StudyOptions WithPlan(long[] seeds, int trainProblems, int heldoutProblems) =>
         this with { Seeds = seeds, TrainProblems = trainProblems, HeldoutProblems = heldoutProblems };
@@ -45,6 +56,7 @@ public sealed record StudyOptions
     {
         if (Seeds.Length == 0) throw new ArgumentException("study: at least one seed");
         if (Seeds.Distinct().Count() != Seeds.Length) throw new ArgumentException($"study: seeds repeat ({string.Join(", ", Seeds)})");
+        if (ModelSeeds < 1) throw new ArgumentException($"study: --model-seeds {ModelSeeds}: at least 1");
         if (TrainProblems < 8) throw new ArgumentException($"study: --train-problems {TrainProblems}: at least 8");
         if (HeldoutProblems < 4) throw new ArgumentException($"study: --heldout-problems {HeldoutProblems}: at least 4");
         if (K < 2) throw new ArgumentException($"study: K = {K}: at least 2 (Pass@K and the buckets need several samples)");
@@ -54,4 +66,18 @@ public sealed record StudyOptions
         if (!Methods.Contains("trd")) throw new ArgumentException("study: the methods must include trd (the claims compare against it)");
         return this;
     }
+}
+
+/// <summary>
+/// One (model seed, study seed) of a study: the run seed <paramref name="Seed"/> under the student and teacher of model
+/// seed <paramref name="ModelSeed"/>. Its runs live in <c>seed-S/</c> for model seed 1 and <c>model-M/seed-S/</c> otherwise,
+/// so a one-model-seed study keeps the layout it always had.
+/// </summary>
+public sealed record StudyUnit(int ModelSeed, long Seed)
+{
+    /// <summary>The unit's folder, relative to the study directory.</summary>
+    public string Folder => ModelSeed == 1 ? $"seed-{Seed}" : Path.Combine($"model-{ModelSeed}", $"seed-{Seed}");
+
+    /// <summary>"seed S" or "model seed M, seed S".</summary>
+    public override string ToString() => ModelSeed == 1 ? $"seed {Seed}" : $"model seed {ModelSeed}, seed {Seed}";
 }

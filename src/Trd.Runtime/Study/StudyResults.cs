@@ -20,7 +20,11 @@ public sealed record SeedScore(
     [property: JsonPropertyName("seed")] long Seed,
     [property: JsonPropertyName("avg_at_k")] double AvgAtK,
     [property: JsonPropertyName("pass_at_k")] double PassAtK,
-    [property: JsonPropertyName("source")] string Source);
+    [property: JsonPropertyName("source")] string Source)
+{
+    /// <summary>The model seed whose student and teacher the run seed used (1 unless <c>--model-seeds</c>).</summary>
+    [JsonPropertyName("model_seed")] public int ModelSeed { get; init; } = 1;
+}
 
 /// <summary>Avg@K and Pass@K of one model over one base-difficulty bucket (Fig. 8), base buckets per seed.</summary>
 public sealed record BucketEstimate(
@@ -124,7 +128,11 @@ public sealed record StudyInfo(
     [property: JsonPropertyName("machine")] string Machine,
     [property: JsonPropertyName("started")] DateTime Started,
     [property: JsonPropertyName("seconds")] double Seconds,
-    [property: JsonPropertyName("versions")] Dictionary<string, string> Versions);
+    [property: JsonPropertyName("versions")] Dictionary<string, string> Versions)
+{
+    /// <summary>Independent trainings of the student and teacher; each ran every seed (<c>--model-seeds</c>).</summary>
+    [JsonPropertyName("model_seeds")] public int ModelSeeds { get; init; } = 1;
+}
 
 /// <summary>results.json: the whole study.</summary>
 public sealed record StudyResults(
