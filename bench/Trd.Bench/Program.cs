@@ -9,6 +9,8 @@
 //   decode   Qwen3 (~100M parameters) prefill/decode tokens/s with the KV cache (batch 1, 16) and with prefix
 //            recomputation: [--new 512 --recompute 64 --prompt 128 --no-write]; writes its own section
 //   floors   memory bandwidth and matmul rates: [--n 512 --bf16-n 512]
+//   stress   one study stage trained again and again, counting failures: [--iterations 200 --load 0 --setting opsd
+//            --method forward-kl-clip --dir runs/stress]
 using System.Diagnostics;
 using System.Text.Json;
 using Trd.Bench;
@@ -40,10 +42,13 @@ switch (cli.Command)
         if (!cli.Has("no-write")) Report.WriteSection(Path.Combine(RepositoryRoot(), "docs", "performance.md"), section);
         return 0;
     }
+    case "stress":
+        return Stress.Run(int.Parse(cli.Get("iterations", "200")), int.Parse(cli.Get("load", "0")), cli.Get("setting", "opsd"),
+            cli.Get("method", "forward-kl-clip"), Path.GetFullPath(cli.Get("dir", Path.Combine("runs", "stress"))));
     case "suite":
         return RunSuite(cli, args);
     default:
-        Console.Error.WriteLine($"unknown command '{cli.Command}': use one, floors, or no command for the suite");
+        Console.Error.WriteLine($"unknown command '{cli.Command}': use one, floors, decode, stress, or no command for the suite");
         return 2;
 }
 

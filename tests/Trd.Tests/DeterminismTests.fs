@@ -78,6 +78,20 @@ let tests =
                 Expect.isTrue (fa.Keys |> Seq.exists (fun k -> k.Contains expected)) $"compares {expected}"
         }
 
+        test "the study's gym models are the shipped bytes: installed into an empty cache, not trained" {
+            let cache = tempDir ()
+            for recipe in [ GymModels.Student; GymModels.Teacher ] do
+                Expect.isTrue (GymReference.Has recipe) $"{recipe.Name}-{recipe.Key} is shipped (refresh src/Trd.Runtime/Gym/reference after changing a recipe: docs/gym.md)"
+                let dir = GymModels.Ensure(recipe, cache)
+                Expect.equal (hash (File.ReadAllBytes(Path.Combine(dir, "model.safetensors")))) (GymReference.ModelHash recipe) "model.safetensors is the shipped one"
+                // The shipped recipe.json is this code's recipe: the key hashes it, and the file says so too.
+                Expect.equal (File.ReadAllText(Path.Combine(dir, "recipe.json"))) (recipe.ToJson()) "recipe.json"
+                Expect.equal (GymModels.ReadCard(dir).Key) recipe.Key "card.json's key"
+                use model = Trd.Runtime.Models.Qwen3Checkpoint.Load(dir)
+                let tokenizer = Trd.Runtime.Tokenization.Qwen3Tokenizer.FromDirectory dir
+                Expect.isLessThanOrEqual tokenizer.VocabularySize model.Config.VocabSize "the written tokenizer fits the model"
+        }
+
         test "a gym model trained twice (torch's global generator reseeded between) has the same bytes" {
             let recipe = GymModels.StudentPretrain.WithSteps 40
             let train (globalSeed: int64) =

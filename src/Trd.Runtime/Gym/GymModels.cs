@@ -103,22 +103,31 @@ public static class GymModels
         ?? throw new InvalidDataException($"{directory}/card.json is empty");
 
     /// <summary>
-    /// The recipe's model directory, trained first when it is not cached (into a temporary directory, renamed into
-    /// place when complete, so an interrupted run leaves no half model behind).
+    /// The recipe's model directory in the cache. When it is not cached yet, the shipped model of the same key is
+    /// installed there (<see cref="GymReference"/>: the same bytes on every machine), or, when none is shipped or
+    /// <paramref name="useReference"/> is false, the model is trained (into a temporary directory, renamed into place
+    /// when complete, so an interrupted run leaves no half model behind).
     /// </summary>
-    public static string Ensure(GymModelRecipe recipe, string cacheRoot, Action<string>? log = null, IProgressSink? progress = null)
+    public static string Ensure(GymModelRecipe recipe, string cacheRoot, Action<string>? log = null, IProgressSink? progress = null,
+        bool useReference = true)
     {
         recipe.Validated();
         log ??= _ => { };
         var directory = DirectoryOf(recipe, cacheRoot);
         if (IsCached(recipe, cacheRoot)) { log($"gym {recipe.Name}: cached at {directory}"); return directory; }
         var temporary = directory + $".{Guid.NewGuid():N}.tmp";
+        if (useReference && GymReference.TryWrite(recipe, temporary))
+        {
+            Install(temporary, recipe, cacheRoot);
+            log($"gym {recipe.Name}: installed the shipped model at {directory}");
+            return directory;
+        }
         Directory.CreateDirectory(temporary);
         try
         {
             GymTokenizer.Write(temporary);
             var tokenizer = Qwen3Tokenizer.FromDirectory(temporary);
-            using var model = Initial(recipe, tokenizer, cacheRoot, log, progress);
+            using var model = Initial(recipe, tokenizer, cacheRoot, log, progress, useReference);
             var started = DateTime.UtcNow;      // this phase's own time (an init_from model is trained, or found, above)
             log($"gym {recipe.Name}: training {recipe.Steps} steps" + (recipe.InitFrom is { } from ? $" from {from.Name}" : "") + $" (not cached: {directory})");
             var loss = Pretrainer.Train(model, tokenizer, recipe, progress, validateEvery: recipe.Steps / 6,
@@ -132,9 +141,7 @@ public static class GymModels
             Qwen3Checkpoint.Save(model, temporary);
             File.WriteAllText(Path.Combine(temporary, "recipe.json"), recipe.ToJson());
             File.WriteAllText(Path.Combine(temporary, "card.json"), JsonSerializer.Serialize(card, CardJson));
-            Directory.CreateDirectory(Path.GetDirectoryName(directory)!);
-            try { Directory.Move(temporary, directory); }
-            catch (IOException) when (IsCached(recipe, cacheRoot)) { Directory.Delete(temporary, recursive: true); } // another process won
+            Install(temporary, recipe, cacheRoot);
             log($"gym {recipe.Name}: solve {card.SolveAccuracy:P1}" + (card.RefineAccuracy is { } r ? $", refine {r:P1}" : "")
                 + (card.RefineWithReferenceAccuracy is { } rr ? $", refine with y* {rr:P1}" : "") + $" ({card.Seconds:F0} s)");
         }
@@ -146,11 +153,20 @@ public static class GymModels
         return directory;
     }
 
+    /// <summary>Renames a complete model directory into its place in the cache (another process may have won the race).</summary>
+    static void Install(string temporary, GymModelRecipe recipe, string cacheRoot)
+    {
+        var directory = DirectoryOf(recipe, cacheRoot);
+        Directory.CreateDirectory(Path.GetDirectoryName(directory)!);
+        try { Directory.Move(temporary, directory); }
+        catch (IOException) when (IsCached(recipe, cacheRoot)) { Directory.Delete(temporary, recursive: true); } // another process won
+    }
+
     /// <summary>The model a recipe starts from: the cached model of its <see cref="GymModelRecipe.InitFrom"/>, else random weights.</summary>
-    static Qwen3ForCausalLM Initial(GymModelRecipe recipe, ITokenizer tokenizer, string cacheRoot, Action<string> log, IProgressSink? progress)
+    static Qwen3ForCausalLM Initial(GymModelRecipe recipe, ITokenizer tokenizer, string cacheRoot, Action<string> log, IProgressSink? progress, bool useReference)
     {
         if (recipe.InitFrom is { } from)
-            return Qwen3Checkpoint.Load(Ensure(from, cacheRoot, log, progress), CPU, ScalarType.Float32);
+            return Qwen3Checkpoint.Load(Ensure(from, cacheRoot, log, progress, useReference), CPU, ScalarType.Float32);
         var config = Qwen3Config.Tiny(vocabSize: (tokenizer.VocabularySize + 63) / 64 * 64, hiddenSize: recipe.HiddenSize,
             numHiddenLayers: recipe.Layers, numAttentionHeads: recipe.Heads, numKeyValueHeads: recipe.KvHeads, headDim: recipe.HeadDim,
             intermediateSize: recipe.IntermediateSize, maxPositionEmbeddings: 1024,

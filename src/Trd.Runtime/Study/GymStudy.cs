@@ -173,15 +173,27 @@ public sealed class GymStudy
     public EvalSummary TrainAndEvaluate(StudyUnit unit, string setting, string method, string student, string teacher, string subset = "all",
         ObjectiveSpec? objective = null, string? directory = null)
     {
+        using var pipeline = Trained(unit, setting, method, student, teacher, subset, objective, directory);
+        return pipeline.Evaluate().Single(s => s.Model == TrdPipeline.TrainedModelName);
+    }
+
+    /// <summary>
+    /// Trains one method of one unit (resuming what is there) and returns its pipeline, for evaluation or inspection
+    /// (the caller disposes it). The benchmark's stress run calls it in a loop.
+    /// </summary>
+    public TrdPipeline Trained(StudyUnit unit, string setting, string method, string student, string teacher, string subset = "all",
+        ObjectiveSpec? objective = null, string? directory = null)
+    {
         var corpus = CorpusDirectory(Directory, unit, setting);
         if (!File.Exists(Path.Combine(corpus, "corpus", CorpusStore.RefinementsStage + ".jsonl")))
             throw new InvalidOperationException($"{corpus}: no corpus yet for {unit}, {setting}: call DrawCorpus first");
         directory ??= MethodDirectory(Directory, unit, setting, method, subset);
         ShareCorpus(corpus, directory);
         var config = Config(unit.Seed, setting, method, student, teacher);
-        using var pipeline = new TrdPipeline(config with { Objective = objective, Train = config.Train with { Subset = subset } }, directory, _log, _progress);
-        pipeline.Train(resume: true);
-        return pipeline.Evaluate().Single(s => s.Model == TrdPipeline.TrainedModelName);
+        var pipeline = new TrdPipeline(config with { Objective = objective, Train = config.Train with { Subset = subset } }, directory, _log, _progress);
+        try { pipeline.Train(resume: true); }
+        catch { pipeline.Dispose(); throw; }
+        return pipeline;
     }
 
     /// <summary>The eval directory name of the OPD teacher.</summary>

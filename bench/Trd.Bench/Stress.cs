@@ -1,0 +1,57 @@
+using System.Diagnostics;
+using Trd.Runtime.Gym;
+using Trd.Runtime.Study;
+
+namespace Trd.Bench;
+
+/// <summary>
+/// The stress run of one study stage (docs/performance.md, "Stress"): trains one method of the quick study's corpus
+/// again and again in one process — by default Forward KL w/ Clip in OPSD, the stage where a native
+/// "Expected false to be true" was once seen in about one of fourteen <c>trd study --quick</c> runs — optionally with
+/// busy threads competing for the cores, and counts the iterations that throw.
+/// </summary>
+static class Stress
+{
+    public static int Run(int iterations, int loadThreads, string setting, string method, string directory)
+    {
+        var options = new StudyOptions
+        {
+            Directory = directory, CacheRoot = GymModels.DefaultCacheRoot(), Settings = [setting], Methods = [method, "trd"],
+            Command = "trd-bench stress",
+        }.AsQuick();
+        var study = new GymStudy(options, _ => { });
+        var (student, teacher) = study.Prepare();
+        var unit = new StudyUnit(1, options.Seeds[0]);
+        study.DrawCorpus(unit, setting, student, teacher);
+
+        using var stop = new CancellationTokenSource();
+        var load = Enumerable.Range(0, loadThreads).Select(_ => new Thread(() =>
+        {
+            var x = 0.0;
+            while (!stop.IsCancellationRequested) x = Math.Sqrt(x + 1.0);
+        }) { IsBackground = true }).ToList();
+        load.ForEach(t => t.Start());
+
+        var failures = new List<string>();
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < iterations; i++)
+        {
+            var run = Path.Combine(directory, "stress", $"{method}-{i:D4}");
+            if (Directory.Exists(run)) Directory.Delete(run, recursive: true);
+            try
+            {
+                using var pipeline = study.Trained(unit, setting, method, student, teacher, directory: run);
+            }
+            catch (Exception e)
+            {
+                failures.Add($"iteration {i}: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+                Console.Error.WriteLine(failures[^1]);
+            }
+            finally { if (Directory.Exists(run)) Directory.Delete(run, recursive: true); }
+            if ((i + 1) % 10 == 0) Console.Error.WriteLine($"{i + 1}/{iterations} iterations, {failures.Count} failed, {clock.Elapsed.TotalSeconds / (i + 1):F2} s each");
+        }
+        stop.Cancel();
+        Console.WriteLine($"stress {setting}/{method}: {iterations} iterations, {failures.Count} failed, {loadThreads} load thread(s), {clock.Elapsed.TotalMinutes:F1} min");
+        return failures.Count == 0 ? 0 : 1;
+    }
+}
