@@ -19,9 +19,12 @@ let private tempDir () =
 
 let private hash (bytes: byte[]) = Convert.ToHexStringLower(SHA256.HashData bytes)
 
-/// Files whose whole content is a record of when and how fast (logs, the manifest, TensorBoard events).
+/// Files whose whole content is a record of when and how fast (logs, manifests, TensorBoard events, the rendered
+/// report, which prints the study's date), in a run directory or any run directory below it.
 let private isTimeRecord (relative: string) =
-    relative.StartsWith "logs/" || relative = "manifest.json" || relative.StartsWith "train/tensorboard/"
+    let parts = relative.Split '/'
+    parts |> Array.exists (fun p -> p = "logs" || p = "tensorboard")
+    || Array.last parts = "manifest.json" || Array.last parts = "report.html"
 
 /// Keys that hold a time or a rate measured by the clock.
 let private clockKeys = set [ "wall_time"; "tokens_per_second"; "seconds"; "started"; "duration_seconds" ]
@@ -35,7 +38,7 @@ let rec private withoutClock (node: JsonNode) =
     | _ -> ()
 
 /// A run directory's files (relative path → hash), with clock fields taken out of JSON and JSON Lines files.
-let private fingerprint (run: string) =
+let fingerprint (run: string) =
     Directory.EnumerateFiles(run, "*", SearchOption.AllDirectories)
     |> Seq.map (fun f -> Path.GetRelativePath(run, f).Replace('\\', '/'), f)
     |> Seq.filter (fun (relative, _) -> not (isTimeRecord relative))

@@ -68,6 +68,21 @@ let private scoresOf (directory: string) (source: string) =
 [<Tests>]
 let tests =
     testSequenced <| testList "Study" [
+        testCase "a second trd study --quick into another directory writes the same bytes (clock fields aside)" <| fun () ->
+            let first = finished ()
+            let second = Path.Combine(Path.GetTempPath(), "trd-study-" + Guid.NewGuid().ToString("N"))
+            let psi = ProcessStartInfo("dotnet", [ trdDll (); "study"; "--quick"; "--out"; second ], WorkingDirectory = TestData.repositoryRoot,
+                                       RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+            use p = Process.Start psi
+            let err = p.StandardError.ReadToEndAsync()
+            p.StandardOutput.ReadToEnd() |> ignore
+            if not (p.WaitForExit(TimeSpan.FromMinutes 25.0)) then p.Kill true; failwith "the second study did not finish"
+            Expect.equal p.ExitCode 0 $"second study: {err.Result}"
+            let a, b = DeterminismTests.fingerprint first, DeterminismTests.fingerprint second
+            Expect.sequenceEqual (Map.keys b) (Map.keys a) "the same files"
+            for KeyValue(relative, h) in a do Expect.equal b[relative] h $"{relative} is the same"
+            Expect.isTrue (a.ContainsKey "results.json") "results.json is compared"
+
         testCase "trd study --quick finishes and prints every claim and the report's path" <| fun () ->
             let directory = finished ()
             let _, _, out, _ = quickStudy.Force()
