@@ -83,7 +83,7 @@ let tests =
 
         test "the study's gym models are the shipped bytes: installed into an empty cache, not trained" {
             let cache = tempDir ()
-            for recipe in [ GymModels.Student; GymModels.Teacher ] do
+            for recipe in [ for m in 1 .. 3 do GymModels.Student.WithModelSeed m; GymModels.Teacher.WithModelSeed m ] do
                 Expect.isTrue (GymReference.Has recipe) $"{recipe.Name}-{recipe.Key} is shipped (refresh src/Trd.Runtime/Gym/reference after changing a recipe: docs/gym.md)"
                 let dir = GymModels.Ensure(recipe, cache)
                 Expect.equal (hash (File.ReadAllBytes(Path.Combine(dir, "model.safetensors")))) (GymReference.ModelHash recipe) "model.safetensors is the shipped one"
