@@ -4,8 +4,8 @@
 //   dotnet run --project samples/Trd.Sample -c Release                      # the gym's student and teacher
 //   dotnet run --project samples/Trd.Sample -c Release -- --out runs/sample --student DIR --teacher DIR
 //
-// With no model given it uses the gym models from the cache (~/.cache/trd/gym; trained there on first use, about
-// 9 minutes on 2 cores). Any Hugging Face Qwen3 directory (config.json, *.safetensors, tokenizer.json) works too.
+// With no model given it uses the gym models from the cache (~/.cache/trd/gym; installed there from the models
+// shipped inside Trd.Runtime on first use). Any Hugging Face Qwen3 directory (config.json, *.safetensors, tokenizer.json) works too.
 using Trd.Core;
 using Trd.Runtime.Data;
 using Trd.Runtime.Gym;
