@@ -36,8 +36,7 @@ static class StudyCommand
             if (parse.GetValue(seeds) is { } n)
                 options = n >= 1 ? options with { Seeds = Enumerable.Range(1, n).Select(i => (long)i).ToArray() }
                     : throw new ArgumentException($"--seeds {n}: at least 1");
-            if (parse.GetValue(modelSeeds) is { } m)
-                options = m >= 1 ? options with { ModelSeeds = m } : throw new ArgumentException($"--model-seeds {m}: at least 1");
+            if (parse.GetValue(modelSeeds) is { } m) options = options with { ModelSeeds = m };   // checked by StudyOptions.Validated
             if (parse.GetValue(train) is { } t) options = options with { TrainProblems = t };
             if (parse.GetValue(heldout) is { } h) options = options with { HeldoutProblems = h };
             var log = new RunLog(directory);

@@ -1,3 +1,4 @@
+using Trd.Runtime.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -55,9 +56,6 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     /// <summary>α / r.</summary>
     public double Scaling => _scaling;
 
-    /// <summary>The dtype an adapter on a base of <paramref name="baseDtype"/> is kept in: float64 over float64, else float32.</summary>
-    public static ScalarType AdapterDtype(ScalarType baseDtype) => baseDtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
-
     /// <summary>
     /// Attaches a rank-r adapter: A ~ Kaiming-uniform(a = √5) as PEFT initialises it, B = 0. The base weight is frozen.
     /// </summary>
@@ -71,7 +69,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         {
             // kaiming_uniform(a=√5) on [r, in]: bound = 1/√in
             var bound = 1.0 / Math.Sqrt(InFeatures);
-            var dtype = AdapterDtype(_weight.dtype);
+            var dtype = Precision.AtLeastFloat32(_weight.dtype);                 // float32, float64 over a float64 base
             var a = (rand(new long[] { rank, InFeatures }, generator: generator, dtype: ScalarType.Float32, device: device) * (2 * bound) - bound).to(dtype);
             _loraA = new LoraFactor(a);
             _loraB = new LoraFactor(zeros(OutFeatures, rank, dtype: dtype, device: device));
@@ -90,7 +88,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         if (_loraA is null || _loraB is null) throw new InvalidOperationException("no LoRA adapter to merge");
         using (no_grad())
         {
-            var wide = _weight.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+            var wide = Precision.AtLeastFloat32(_weight.dtype);
             var delta = _loraB.Weight.to(wide).matmul(_loraA.Weight.to(wide)) * _scaling; // [out, r]·[r, in]
             _weight.add_(delta.to(_weight.dtype));
         }
