@@ -47,7 +47,7 @@ public static class Sampler
             var width = prompts.Max(p => p.Length);
             var ids = tensor(prompts.SelectMany(p => p.Concat(Enumerable.Repeat(0, width - p.Length))).Select(x => (long)x).ToArray(),
                 dtype: ScalarType.Int64, device: device).view(prompts.Count, width);                        // [P, W], right-padded
-            var positions = arange(width, device: device).unsqueeze(0).expand(prompts.Count, -1);           // [P, W]
+            var positions = Scalars.Range(width, device).unsqueeze(0).expand(prompts.Count, -1);           // [P, W]
             prompt.BeginStep(positions);
             var hidden = model.Hidden(ids, positions, prompt);                                                // [P, W, H]
             var last = tensor(prompts.Select(p => (long)p.Length - 1).ToArray(), device: device);             // [P]
@@ -96,26 +96,28 @@ public static class Sampler
     public static (Tensor ids, Tensor logProbs) Choose(Tensor logits, SamplingOptions options, Generator? generator)
     {
         if (options.VocabularyLimit > 0 && options.VocabularyLimit < logits.shape[1])
-            logits = logits.index_fill(-1, arange(options.VocabularyLimit, logits.shape[1], device: logits.device), double.NegativeInfinity); // [rows, V]
+            logits = logits.index_fill(-1, Scalars.Range(options.VocabularyLimit, logits.shape[1], logits.device), Scalars.NegativeInfinity); // [rows, V]
         var logProbs = logits.log_softmax(-1);                                                            // [rows, V]
         Tensor ids;
         if (options.Temperature == 0)
             ids = logits.argmax(-1);                                                                      // [rows]
         else
         {
-            var z = logits / options.Temperature;                                                         // [rows, V]
+            using var temperature = options.Temperature.ToScalar();
+            var z = logits.div(temperature);                                                              // [rows, V]
             if (options.TopK > 0 && options.TopK < z.shape[1])
             {
                 var kth = z.topk(options.TopK, dim: -1).values.narrow(-1, options.TopK - 1, 1);          // [rows, 1]
-                z = z.masked_fill(z < kth, double.NegativeInfinity);
+                z = z.masked_fill(z < kth, Scalars.NegativeInfinity);
             }
             if (options.TopP < 1)
             {
                 var (sorted, order) = z.sort(-1, descending: true);                                       // [rows, V]
                 var probabilities = sorted.softmax(-1);                                                   // [rows, V]
                 // Drop a token when the mass before it already reaches p (the first token is always kept).
-                var drop = (probabilities.cumsum(-1) - probabilities) >= options.TopP;                   // [rows, V]
-                z = z.scatter(-1, order, sorted.masked_fill(drop, double.NegativeInfinity));
+                using var topP = options.TopP.ToScalar();
+                var drop = (probabilities.cumsum(-1) - probabilities).ge(topP);                          // [rows, V]
+                z = z.scatter(-1, order, sorted.masked_fill(drop, Scalars.NegativeInfinity));
             }
             ids = z.softmax(-1).multinomial(1, generator: generator).squeeze(-1);                         // [rows]
         }

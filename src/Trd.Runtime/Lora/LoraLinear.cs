@@ -70,7 +70,12 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
             // kaiming_uniform(a=√5) on [r, in]: bound = 1/√in
             var bound = 1.0 / Math.Sqrt(InFeatures);
             var dtype = Precision.AtLeastFloat32(_weight.dtype);                 // float32, float64 over a float64 base
-            var a = (rand(new long[] { rank, InFeatures }, generator: generator, dtype: ScalarType.Float32, device: device) * (2 * bound) - bound).to(dtype);
+            using var width = (2 * bound).ToScalar();
+            using var low = (-bound).ToScalar();
+            Tensor a;
+            using (NewDisposeScope())   // holds the draw and its steps while libtorch reads them
+                a = rand(new long[] { rank, InFeatures }, generator: generator, dtype: ScalarType.Float32, device: device)
+                    .mul(width).add(low, Scalars.One).to(dtype).DetachFromDisposeScope(); // U(−bound, bound)
             _loraA = new LoraFactor(a);
             _loraB = new LoraFactor(zeros(OutFeatures, rank, dtype: dtype, device: device));
         }
@@ -89,8 +94,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         using (no_grad())
         {
             var wide = Precision.AtLeastFloat32(_weight.dtype);
-            var delta = _loraB.Weight.to(wide).matmul(_loraA.Weight.to(wide)) * _scaling; // [out, r]·[r, in]
-            _weight.add_(delta.to(_weight.dtype));
+            using var scaling = _scaling.ToScalar();
+            var delta = _loraB.Weight.to(wide).matmul(_loraA.Weight.to(wide)).mul(scaling); // [out, r]·[r, in]
+            _weight.add_(delta.to(_weight.dtype), Scalars.One);
         }
         RemoveAdapter();
     }
@@ -118,11 +124,14 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         var y = nn.functional.linear(x, _weight, _bias);                           // [..., out]
         if (_loraA is null || _loraB is null || !AdapterEnabled) return y;
         var wide = x.to(_loraA.Weight.dtype);                                      // [..., in], the adapter's dtype
+        using var dropout = _dropout.ToScalar();
+        using var keep = (1 - _dropout).ToScalar();
+        using var scaling = _scaling.ToScalar();
         var h = !training || _dropout <= 0 ? wide
             : DropoutGenerator is null ? nn.functional.dropout(wide, _dropout, training: true)
-            : wide * (rand(wide.shape, dtype: wide.dtype, device: wide.device, generator: DropoutGenerator) >= _dropout).to(wide.dtype) / (1 - _dropout); // [..., in]
+            : wide.mul(rand(wide.shape, dtype: wide.dtype, device: wide.device, generator: DropoutGenerator).ge(dropout).to(wide.dtype)).div(keep); // [..., in]
         var update = nn.functional.linear(nn.functional.linear(h, _loraA.Weight), _loraB.Weight); // [..., r] → [..., out]
-        return y + (update * _scaling).to(y.dtype);
+        return y.add(update.mul(scaling).to(y.dtype), Scalars.One);
     }
 }
 

@@ -50,7 +50,7 @@ public sealed class KvCache : IDisposable
         if (last >= MaxPositions)
             throw new ArgumentException($"position {last} does not fit a cache of {MaxPositions} positions", nameof(positions));
         _span = last + 1;
-        var keyIndex = arange(_span, device: positions.device);                                  // [S]
+        var keyIndex = Scalars.Range(_span, positions.device);                                   // [S]
         Mask = (keyIndex.view(1, 1, 1, _span) <= positions.unsqueeze(1).unsqueeze(-1));        // [B, 1, T, S]
     }
 

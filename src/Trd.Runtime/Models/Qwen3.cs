@@ -41,7 +41,8 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         var wide = x.to(Precision.AtLeastFloat32(x.dtype));  // bf16/fp16 → fp32, as Hugging Face; fp64 stays fp64
-        var normed = wide * (wide.pow(2).mean(new long[] { -1 }, keepdim: true) + _eps).rsqrt();
+        using var eps = _eps.ToScalar();
+        var normed = wide * wide.pow(Scalars.Two).mean(new long[] { -1 }, keepdim: true).add(eps, Scalars.One).rsqrt();
         return _weight * normed.to(x.dtype);
     }
 }
@@ -54,7 +55,11 @@ public sealed class Rotary : nn.Module
     /// <summary>θ_i = base^(−2i/D), i = 0 … D/2 − 1.</summary>
     public Rotary(long headDim, double theta, Device? device = null) : base(nameof(Rotary))
     {
-        _invFreq = (1.0 / pow(theta, arange(0, headDim, 2, dtype: ScalarType.Float64, device: device) / headDim)).DetachFromDisposeScope();
+        using var scope = NewDisposeScope();   // holds the temporaries below while libtorch reads them
+        using var width = headDim.ToScalar();
+        var exponents = arange(Scalars.Zero, width, Scalars.Two, ScalarType.Float64, device).div(width);     // [D/2]: 2i/D
+        var thetaTensor = tensor(theta);                                                                     // [], float64
+        _invFreq = thetaTensor.pow(exponents).reciprocal().DetachFromDisposeScope();
         // Not registered: not a parameter, not saved (Hugging Face's inv_freq is non-persistent).
     }
 
@@ -75,7 +80,7 @@ public sealed class Rotary : nn.Module
     {
         var half = x.shape[^1] / 2;
         var rotated = cat(new[] { -x.narrow(-1, half, half), x.narrow(-1, 0, half) }, -1); // rotate_half
-        return x * cos + rotated * sin;
+        return (x * cos).add(rotated * sin, Scalars.One);
     }
 }
 
@@ -150,8 +155,8 @@ public sealed class Qwen3Attention : nn.Module
         if (causal)
         {
             // Causal over T within each folded group: query i·T + τ may see keys ≤ τ.
-            var tau = arange(t, device: q.device).repeat(g);                                                      // [G·T]
-            groupMask = (arange(s, device: q.device).unsqueeze(0) <= tau.unsqueeze(1)).view(1, 1, g * t, s);     // [1, 1, G·T, S]
+            var tau = Scalars.Range(t, q.device).repeat(g);                                                       // [G·T]
+            groupMask = (Scalars.Range(s, q.device).unsqueeze(0) <= tau.unsqueeze(1)).view(1, 1, g * t, s);      // [1, 1, G·T, S]
         }
         else if (mask is not null)
             groupMask = mask.unsqueeze(2).expand(b, 1, g, t, s).reshape(b, 1, g * t, s);                          // [B, 1, G·T, S]
@@ -210,8 +215,8 @@ public sealed class Qwen3DecoderLayer : nn.Module
     /// <summary>x [B, T, H] → [B, T, H].</summary>
     public Tensor Forward(Tensor x, Tensor positions, (Tensor cos, Tensor sin) rope, KvCache? cache, int layer)
     {
-        x = x + _attention.Forward(_inputNorm.forward(x), positions, rope, cache, layer);
-        return x + _mlp.forward(_postAttentionNorm.forward(x));
+        x = x.add(_attention.Forward(_inputNorm.forward(x), positions, rope, cache, layer), Scalars.One);
+        return x.add(_mlp.forward(_postAttentionNorm.forward(x)), Scalars.One);
     }
 
     /// <summary>Every linear layer with its path inside the layer (<c>self_attn.q_proj</c>, <c>mlp.up_proj</c>, …), for LoRA.</summary>
@@ -287,7 +292,7 @@ public sealed class Qwen3ForCausalLM : nn.Module
     public Tensor Hidden(Tensor ids, Tensor? positions = null, KvCache? cache = null)
     {
         if (ids.dim() != 2) throw new ArgumentException($"ids must be [B, T], got shape [{string.Join(", ", ids.shape)}]", nameof(ids));
-        positions ??= arange(ids.shape[1], device: ids.device).unsqueeze(0).expand(ids.shape[0], -1);
+        positions ??= Scalars.Range(ids.shape[1], ids.device).unsqueeze(0).expand(ids.shape[0], -1);
         return _model.Forward(ids, positions, cache);
     }
 
@@ -318,12 +323,14 @@ public sealed class Qwen3ForCausalLM : nn.Module
     public void InitialiseRandom(long seed, double std = 0.02)
     {
         var generator = new Generator((ulong)seed);
+        using var deviation = std.ToScalar();
         using (no_grad())
             foreach (var (name, p) in named_parameters())
             {
-                if (name.EndsWith("norm.weight")) p.fill_(1.0);
+                using var scope = NewDisposeScope();   // holds the draw while it is scaled, cast and copied
+                if (name.EndsWith("norm.weight")) p.fill_(Scalars.One);
                 else if (name.EndsWith(".bias")) p.zero_();
-                else p.copy_(normal(0.0, std, p.shape, generator: generator).to(p.dtype));
+                else p.copy_(randn(p.shape, generator: generator).mul_(deviation).to(p.dtype));    // N(0, std²)
             }
     }
 }

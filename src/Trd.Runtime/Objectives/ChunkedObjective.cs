@@ -52,6 +52,7 @@ internal sealed class ChunkedRun
         var device = Student.Input.device;
         var compute = Options.ComputeType;
         var normaliser = Options.Normaliser > 0 ? Options.Normaliser : Tokens;
+        using var normaliserScalar = normaliser.ToScalar();
         var mask = Mask.to(compute);                                                  // [N]
         var needWeightGrad = ComputeGradients && Student.Weight is { requires_grad: true };
         var needInputGrad = ComputeGradients && Student.Input.requires_grad;
@@ -96,14 +97,14 @@ internal sealed class ChunkedRun
                 {
                     zs = Student.Chunk(rows.detach(), Student.Weight?.detach(), compute); // [C, V]
                     ObjectiveInputs.CheckLogitsChunk(zs, "student logits", start);
-                    var (forward, gz) = TensorDivergence.ForwardWithGradient(Recipe, zs, zt, maskChunk / normaliser); // gz: [C, V]
+                    var (forward, gz) = TensorDivergence.ForwardWithGradient(Recipe, zs, zt, maskChunk.div(normaliserScalar)); // gz: [C, V]
                     block = forward;
-                    loss.add_((block.Contribution * maskChunk).sum().to(ScalarType.Float64) / normaliser);
+                    loss.add_((block.Contribution * maskChunk).sum().to(ScalarType.Float64).div(normaliserScalar), Scalars.One);
                     if (needInputGrad)
                         GradInput!.narrow(0, start, length).copy_(
                             Student.Weight is null ? gz : gz.to(Student.Weight.dtype).matmul(Student.Weight)); // [C, V]·[V, H] → [C, H]
                     if (needWeightGrad)
-                        GradWeight!.add_(gz.t().matmul(rows.to(gz.dtype)));            // [V, C]·[C, H] → [V, H]
+                        GradWeight!.add_(gz.t().matmul(rows.to(gz.dtype)), Scalars.One); // [V, C]·[C, H] → [V, H]
                 }
             }
             else
@@ -116,7 +117,7 @@ internal sealed class ChunkedRun
                     using (no_grad())
                         ObjectiveInputs.CheckLogitsChunk(zs, "student logits", start);
                     block = TensorDivergence.Evaluate(Recipe, zs, zt, targetChunk);
-                    var chunkLoss = (block.Contribution * maskChunk).sum() / normaliser; // []
+                    var chunkLoss = (block.Contribution * maskChunk).sum().div(normaliserScalar); // []
                     if (needInputGrad || needWeightGrad)
                     {
                         var leaves = new List<Tensor>();
@@ -125,10 +126,10 @@ internal sealed class ChunkedRun
                         var grads = autograd.grad(new[] { chunkLoss }, leaves);
                         var next = 0;
                         if (needInputGrad) GradInput!.narrow(0, start, length).copy_(grads[next++]);
-                        if (needWeightGrad) GradWeight!.add_(grads[next].to(compute));
+                        if (needWeightGrad) GradWeight!.add_(grads[next].to(compute), Scalars.One);
                     }
                     using (no_grad())
-                        loss.add_(chunkLoss.detach().to(ScalarType.Float64));
+                        loss.add_(chunkLoss.detach().to(ScalarType.Float64), Scalars.One);
                 }
             }
 
@@ -137,9 +138,9 @@ internal sealed class ChunkedRun
                 var d = block.Divergence.detach();
                 PerPosition.narrow(0, start, length).copy_(d);
                 var m64 = maskChunk.to(ScalarType.Float64);
-                sums[0].add_((d.to(ScalarType.Float64) * m64).sum());
-                sums[1].add_((block.Contribution.detach().to(ScalarType.Float64) * m64).sum());
-                sums[2].add_((block.Clipped.to(ScalarType.Float64) * m64).sum());
+                sums[0].add_((d.to(ScalarType.Float64) * m64).sum(), Scalars.One);
+                sums[1].add_((block.Contribution.detach().to(ScalarType.Float64) * m64).sum(), Scalars.One);
+                sums[2].add_((block.Clipped.to(ScalarType.Float64) * m64).sum(), Scalars.One);
                 if (targetChunk is not null && Options.TokenLogProbs)
                 {
                     var index = targetChunk.unsqueeze(-1);                            // [C, 1]

@@ -109,7 +109,8 @@ public static class ObjectiveExecutor
         var block = TensorDivergence.Evaluate(recipe, zs, zt, targets);
         var m = mask.to(options.ComputeType);
         var normaliser = options.Normaliser > 0 ? options.Normaliser : tokens;
-        var loss = ((block.Contribution * m).sum() / normaliser).to(options.ComputeType); // float32, or float64 on request
+        using var normaliserScalar = normaliser.ToScalar();
+        var loss = (block.Contribution * m).sum().div(normaliserScalar).to(options.ComputeType); // float32, or float64 on request
         using (no_grad())
         {
             var m64 = m.to(ScalarType.Float64);

@@ -27,10 +27,11 @@ internal static class TensorDivergence
     internal static Block Evaluate(Recipe recipe, Tensor studentLogits, Tensor teacherLogits, Tensor? targets)
     {
         var t = recipe.Temperature;
-        var ls = LogSoftmax(t == 1.0 ? studentLogits : studentLogits / t); // [C, V]
+        using var temperature = t.ToScalar();
+        var ls = LogSoftmax(t == 1.0 ? studentLogits : studentLogits.div(temperature)); // [C, V]
         Tensor lt;
         using (no_grad())
-            lt = LogSoftmax(t == 1.0 ? teacherLogits : teacherLogits / t); // [C, V]
+            lt = LogSoftmax(t == 1.0 ? teacherLogits : teacherLogits.div(temperature)); // [C, V]
 
         Tensor d;
         if (EstimatorModule.IsSampled(recipe.Estimator))
@@ -38,20 +39,26 @@ internal static class TensorDivergence
             var index = targets!.unsqueeze(-1);                                  // [C, 1]
             var delta = ls.gather(-1, index).squeeze(-1) - lt.gather(-1, index).squeeze(-1); // [C]
             d = recipe.Estimator.IsK1 ? delta
-                : recipe.Estimator.IsK2 ? 0.5 * delta * delta
-                : (-delta).expm1() + delta; // K3: (r − 1) − log r, r = e^(−δ)
+                : recipe.Estimator.IsK2 ? delta.mul(Scalars.Half).mul(delta)  // δ²/2
+                : (-delta).expm1().add(delta, Scalars.One); // K3: (r − 1) − log r, r = e^(−δ)
         }
         else
         {
             var (a, b) = Restrict(recipe.Support, lt, ls);  // [C, S] each
             var terms = EntryTerms(recipe.Direction, a, b); // [C, S]
             if (recipe.Clip is Clip.PerVocabEntry entryClip)
-                terms = terms.clamp_max(entryClip.c);
+            {
+                using var c = entryClip.c.ToScalar();
+                terms = terms.clamp_max(c);
+            }
             d = terms.sum(-1);                              // [C]
         }
 
         if (recipe.Clip is Clip.PerPosition cap)
-            return new Block(d, d.clamp_max(cap.c), d.detach() > cap.c);
+        {
+            using var c = cap.c.ToScalar();
+            return new Block(d, d.clamp_max(c), d.detach().gt(c));
+        }
         return new Block(d, d, zeros_like(d, dtype: ScalarType.Bool));
     }
 
@@ -94,20 +101,22 @@ internal static class TensorDivergence
     {
         using var scope = NewDisposeScope();   // every [C, V] temporary below is freed on return
         var t = recipe.Temperature;
-        var lt = LogSoftmax(t == 1.0 ? teacherLogits : teacherLogits / t); // [C, V]
-        var ls = LogSoftmax(t == 1.0 ? studentLogits : studentLogits / t); // [C, V]
+        using var temperature = t.ToScalar();
+        var lt = LogSoftmax(t == 1.0 ? teacherLogits : teacherLogits.div(temperature)); // [C, V]
+        var ls = LogSoftmax(t == 1.0 ? studentLogits : studentLogits.div(temperature)); // [C, V]
         var pt = lt.exp();                                                 // [C, V]
         var diff = lt.sub_(ls);                                            // [C, V], in lt's storage
-        if (pt.eq(0.0).any().item<bool>())
-            diff.masked_fill_(pt.eq(0.0), 0.0);                            // 0 · (−∞ − (−∞)) = 0
+        if (pt.eq(Scalars.Zero).any().item<bool>())
+            diff.masked_fill_(pt.eq(Scalars.Zero), Scalars.Zero);          // 0 · (−∞ − (−∞)) = 0
         var d = diff.mul_(pt).sum(-1);                                     // [C]
         Block block;
-        var scale = weights / t;                                           // [C]
+        var scale = weights.div(temperature);                              // [C]
         if (recipe.Clip is Clip.PerPosition cap)
         {
-            var clipped = d > cap.c;                                       // [C]
-            block = new Block(d, d.clamp_max(cap.c), clipped);
-            scale = scale.masked_fill(clipped, 0.0);                       // no gradient above c
+            using var c = cap.c.ToScalar();
+            var clipped = d.gt(c);                                         // [C]
+            block = new Block(d, d.clamp_max(c), clipped);
+            scale = scale.masked_fill(clipped, Scalars.Zero);              // no gradient above c
         }
         else
             block = new Block(d, d, zeros_like(d, dtype: ScalarType.Bool));
@@ -155,7 +164,7 @@ internal static class TensorDivergence
     /// </summary>
     static Tensor WithTail(Tensor logProbs, Tensor index)
     {
-        var complement = logProbs.scatter(-1, index, full(index.shape, double.NegativeInfinity, dtype: logProbs.dtype, device: logProbs.device)); // [C, V]
+        var complement = logProbs.scatter(-1, index, full(index.shape, Scalars.NegativeInfinity, dtype: logProbs.dtype, device: logProbs.device)); // [C, V]
         return cat(new[] { logProbs.gather(-1, index), LogSumExp(complement) }, -1);
     }
 
@@ -169,8 +178,8 @@ internal static class TensorDivergence
         var empty = m.isneginf();                                          // [C, 1]
         var shift = where(empty, zeros_like(m), m);                        // [C, 1]
         var safe = where(empty, zeros_like(x), x - shift);                 // [C, S]
-        var lse = safe.exp().sum(-1, keepdim: true).log() + shift;         // [C, 1]
-        return where(empty, full_like(m, double.NegativeInfinity), lse);
+        var lse = safe.exp().sum(-1, keepdim: true).log().add(shift, Scalars.One); // [C, 1]
+        return where(empty, full_like(m, Scalars.NegativeInfinity), lse);
     }
 
     /// <summary>The per-entry terms whose sum is the divergence (see Trd.Core.Divergence.entryTerms).</summary>
@@ -182,9 +191,12 @@ internal static class TensorDivergence
             {
                 var beta = jsd.beta;
                 // M = β π_T + (1 − β) π_θ, in log space: [C, S]
-                var lm = stack(new[] { lt + Math.Log(beta), ls + Math.Log(1.0 - beta) }, 0).logsumexp(0);
-                var scale = 1.0 / (beta * (1.0 - beta));
-                return scale * (beta * WeightedLogRatio(lt, lt, lm) + (1.0 - beta) * WeightedLogRatio(ls, ls, lm));
+                using Scalar weightT = beta.ToScalar(), weightS = (1.0 - beta).ToScalar(),
+                    logWeightT = Math.Log(beta).ToScalar(), logWeightS = Math.Log(1.0 - beta).ToScalar(),
+                    scale = (1.0 / (beta * (1.0 - beta))).ToScalar();
+                var lm = stack(new[] { lt.add(logWeightT, Scalars.One), ls.add(logWeightS, Scalars.One) }, 0).logsumexp(0);
+                return WeightedLogRatio(lt, lt, lm).mul(weightT)
+                    .add(WeightedLogRatio(ls, ls, lm).mul(weightS), Scalars.One).mul(scale);
             }
             case Direction.Jsd jsd when jsd.beta == 1.0:
                 return WeightedLogRatio(ls, ls, lt);

@@ -34,6 +34,7 @@ public sealed class AdamW : IDisposable
         if (duplicate is not null) throw new ArgumentException($"parameter '{duplicate.Key}' is given twice", nameof(parameters));
         Options = options;
         using var _ = no_grad();
+        using var scope = NewDisposeScope();   // every tensor below is held by the scope while libtorch reads it
         foreach (var (name, p) in _parameters)
             if (NeedsMaster(p.dtype)) _masters[name] = p.detach().to(ScalarType.Float32).DetachFromDisposeScope();
     }
@@ -60,7 +61,7 @@ public sealed class AdamW : IDisposable
         using var scope = NewDisposeScope();
         double sum = 0;
         foreach (var (_, p) in _parameters)
-            if (p.grad is { } g) sum += g.to(ScalarType.Float64).pow(2).sum().item<double>();
+            if (p.grad is { } g) sum += g.to(ScalarType.Float64).pow(Scalars.Two).sum().item<double>();
         return Math.Sqrt(sum);
     }
 
@@ -69,9 +70,13 @@ public sealed class AdamW : IDisposable
     {
         var norm = GradientNorm();
         if (maxNorm > 0 && norm > maxNorm && double.IsFinite(norm))
-            using (no_grad())
-                foreach (var (_, p) in _parameters)
-                    p.grad?.mul_(maxNorm / (norm + 1e-6));
+        {
+            using var factor = (maxNorm / (norm + 1e-6)).ToScalar();
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();   // holds each p.grad wrapper while mul_ runs
+            foreach (var (_, p) in _parameters)
+                p.grad?.mul_(factor);
+        }
         return norm;
     }
 
@@ -82,11 +87,15 @@ public sealed class AdamW : IDisposable
         var (b1, b2, eps, wd) = (Options.Beta1, Options.Beta2, Options.Epsilon, Options.WeightDecay);
         var correction1 = 1 - Math.Pow(b1, Steps);
         var correction2 = 1 - Math.Pow(b2, Steps);
+        // Held for the whole step (Scalars): β₁, 1 − β₁, β₂, 1 − β₂, √c₂, ε, lr/c₁, 1 − lr·wd.
+        using Scalar beta1 = b1.ToScalar(), oneMinusBeta1 = (1 - b1).ToScalar(), beta2 = b2.ToScalar(),
+            oneMinusBeta2 = (1 - b2).ToScalar(), sqrtCorrection2 = Math.Sqrt(correction2).ToScalar(),
+            epsilon = eps.ToScalar(), stepSize = (lr / correction1).ToScalar(), decay = (1 - lr * wd).ToScalar();
         using var _ = no_grad();
         foreach (var (name, p) in _parameters)
         {
+            using var scope = NewDisposeScope();   // before p.grad: the scope holds its wrapper while libtorch reads it
             if (p.grad is not { } grad) continue;
-            using var scope = NewDisposeScope();
             var g = grad.to(ScalarType.Float32);                                                     // same shape as p
             if (!_state.TryGetValue(name, out var moments))
             {
@@ -94,12 +103,12 @@ public sealed class AdamW : IDisposable
                 _state[name] = moments;
             }
             var (m, v) = moments;
-            m.mul_(b1).add_(g, alpha: 1 - b1);
-            v.mul_(b2).addcmul_(g, g, value: 1 - b2);
-            var denominator = v.sqrt().div_(Math.Sqrt(correction2)).add_(eps);
-            var update = m.div(denominator).mul_(lr / correction1);                                   // float32
+            m.mul_(beta1).add_(g, alpha: oneMinusBeta1);
+            v.mul_(beta2).addcmul_(g, g, value: oneMinusBeta2);
+            var denominator = v.sqrt().div_(sqrtCorrection2).add_(epsilon, Scalars.One);
+            var update = m.div(denominator).mul_(stepSize);                                           // float32
             var target = _masters.GetValueOrDefault(name) ?? p;                                       // the float32 master, else p
-            if (wd > 0 && p.dim() >= 2) target.mul_(1 - lr * wd);
+            if (wd > 0 && p.dim() >= 2) target.mul_(decay);
             target.sub_(update.to(target.dtype));
             if (!ReferenceEquals(target, p)) p.copy_(target);                                        // rounded into the 16-bit weight
         }

@@ -73,7 +73,7 @@ public sealed class Distiller
             using var result = ObjectiveExecutor.Fused(_recipe, studentScores.Hidden, studentScores.OutputWeight,
                 t.Hidden.detach(), t.OutputWeight.detach(), mask, studentScores.Targets, options);
             result.Loss.backward();
-            loss += result.Loss.ToDouble();
+            using (var wide = result.Loss.detach().to(ScalarType.Float64)) loss += wide.item<double>();
             tokens += result.Tokens;
             pre += result.KlPreClip * result.Tokens;
             post += result.KlPostClip * result.Tokens;

@@ -75,6 +75,9 @@ public static class Trainer
         var checkpoint = latest ?? "";
         for (var step = start; step < totalSteps; step++)
         {
+            // Every tensor of the step, the optimiser's and the checkpoint's included, is held by this scope while libtorch
+            // reads it; a wrapper that only a dead local references can be finalized mid-call (docs/performance.md, "Stress").
+            using var scope = TorchSharp.torch.NewDisposeScope();
             var epoch = (int)(step / stepsPerEpoch);
             var order = Order(request.Examples.Count, request.Seed, epoch);
             var first = (int)(step % stepsPerEpoch) * perStep;
