@@ -20,6 +20,8 @@ namespace Trd.Analyzers;
 /// <item>TRD002: a TorchSharp member that makes such a temporary inside its own body (<c>a + b</c> is
 /// <c>a.add(b, 1)</c>), from the list TorchSharpTemporaryScalars.txt, which list-temporary-scalars.fsx derives from
 /// TorchSharp's source; call the overload that takes the Scalar instead.</item>
+/// <item>TRD003: a <c>new Generator(…)</c> not held in a using local: it has a finalizer too, and a loop's last use
+/// of a plain local leaves it unreferenced while libtorch draws from it.</item>
 /// </list>
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
@@ -37,6 +39,11 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
         "'{0}' makes a temporary Scalar inside TorchSharp that a garbage collection can free while libtorch reads it; call the overload that takes the Scalar and hold it in a using local or a Scalars field (" + Help + ")",
         "Reliability", DiagnosticSeverity.Error, isEnabledByDefault: true);
 
+    public static readonly DiagnosticDescriptor Generator = new(
+        "TRD003", "TorchSharp Generator not held",
+        "'{0}' makes a TorchSharp Generator that a garbage collection can free while libtorch draws from it; declare it with using (" + Help + ")",
+        "Reliability", DiagnosticSeverity.Error, isEnabledByDefault: true);
+
     static readonly ImmutableHashSet<string> RacyMembers = LoadRacyMembers();
 
     static ImmutableHashSet<string> LoadRacyMembers()
@@ -46,7 +53,7 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
         return reader.ReadToEnd().Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith("#")).ToImmutableHashSet();
     }
 
-    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(Conversion, Member);
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics => ImmutableArray.Create(Conversion, Member, Generator);
 
     public override void Initialize(AnalysisContext context)
     {
@@ -56,6 +63,9 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
         {
             var scalar = start.Compilation.GetTypeByMetadataName("TorchSharp.Scalar");
             if (scalar is null) return;   // not a TorchSharp project
+            var generator = start.Compilation.GetTypeByMetadataName("TorchSharp.torch+Generator");
+            if (generator is not null)
+                start.RegisterOperationAction(c => OnCreation(c, generator), OperationKind.ObjectCreation);
             start.RegisterOperationAction(c => OnConversion(c, scalar), OperationKind.Conversion);
             start.RegisterOperationAction(c => OnInvocation(c, scalar), OperationKind.Invocation);
             start.RegisterOperationAction(c => OnOperator(c, ((IBinaryOperation)c.Operation).OperatorMethod), OperationKind.Binary);
@@ -71,6 +81,13 @@ public sealed class TemporaryScalarAnalyzer : DiagnosticAnalyzer
         if (!SymbolEqualityComparer.Default.Equals(conversion.Type, scalar)) return;
         if (IsHeld(conversion)) return;
         c.ReportDiagnostic(Diagnostic.Create(Conversion, conversion.Operand.Syntax.GetLocation(), conversion.Operand.Syntax.ToString()));
+    }
+
+    static void OnCreation(OperationAnalysisContext c, INamedTypeSymbol generator)
+    {
+        var creation = (IObjectCreationOperation)c.Operation;
+        if (SymbolEqualityComparer.Default.Equals(creation.Type, generator) && !IsHeld(creation))
+            c.ReportDiagnostic(Diagnostic.Create(Generator, creation.Syntax.GetLocation(), creation.Syntax.ToString()));
     }
 
     static void OnInvocation(OperationAnalysisContext c, INamedTypeSymbol scalar)

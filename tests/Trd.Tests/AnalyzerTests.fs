@@ -66,6 +66,10 @@ let tests =
             flagged "a.add_(b); return a;" [ "TRD002", "a.add_(b)" ]
             flagged "a += b; return a;" [ "TRD002", "a += b" ]
         }
+        test "TRD003: a Generator that is not a using local" {
+            flagged "var g = new Generator(1UL); return rand(new long[] { 2 }, generator: g);" [ "TRD003", "new Generator(1UL)" ]
+            clean "using var g = new Generator(1UL); return rand(new long[] { 2 }, generator: g);"
+        }
         test "held forms pass" {
             clean "using var s = x.ToScalar(); return a.mul(s);"
             clean "using Scalar s = 0.5; return a.mul(s);"

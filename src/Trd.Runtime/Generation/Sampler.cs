@@ -31,7 +31,7 @@ public static class Sampler
         var rows = prompts.Count * n;
         var lengths = prompts.SelectMany(p => Enumerable.Repeat((long)p.Length, n)).ToArray(); // per sample row
         var maxPositions = prompts.Max(p => p.Length) + options.MaxNewTokens;
-        var generator = new Generator((ulong)options.Seed, device);
+        using var generator = new Generator((ulong)options.Seed, device);
         var stop = new HashSet<int>(options.StopTokenIds);
 
         var tokens = Enumerable.Range(0, rows).Select(_ => new List<int>()).ToArray();

@@ -92,6 +92,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     {
         if (_loraA is null || _loraB is null) throw new InvalidOperationException("no LoRA adapter to merge");
         using (no_grad())
+        using (NewDisposeScope())   // holds the casts and the product while libtorch reads them
         {
             var wide = Precision.AtLeastFloat32(_weight.dtype);
             using var scaling = _scaling.ToScalar();

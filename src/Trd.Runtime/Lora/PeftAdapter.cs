@@ -27,7 +27,7 @@ public static class PeftAdapter
     public static void Attach(Qwen3ForCausalLM model, LoraConfig config, long seed = 0)
     {
         config.Validate();
-        var generator = new Generator((ulong)seed);
+        using var generator = new Generator((ulong)seed);
         foreach (var p in model.parameters()) p.requires_grad = false;
         foreach (var (path, layer) in Targets(model, config))
             layer.AttachAdapter(config.Rank, config.Alpha, config.Dropout, generator);
@@ -96,7 +96,7 @@ public static class PeftAdapter
         if (missing.Count > 0 || unexpected.Count > 0)
             throw new CheckpointException(weightsPath, missing.Concat(unexpected).FirstOrDefault(),
                 $"adapter keys do not match the model and adapter_config.json: missing [{string.Join(", ", missing)}], unexpected [{string.Join(", ", unexpected)}]");
-        var generator = new Generator(0UL);
+        using var generator = new Generator(0UL);
         foreach (var (path, layer) in targets)
         {
             layer.AttachAdapter(config.Rank, config.Alpha, config.Dropout, generator);

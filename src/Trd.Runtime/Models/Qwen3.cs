@@ -322,7 +322,7 @@ public sealed class Qwen3ForCausalLM : nn.Module
     /// </summary>
     public void InitialiseRandom(long seed, double std = 0.02)
     {
-        var generator = new Generator((ulong)seed);
+        using var generator = new Generator((ulong)seed);
         using var deviation = std.ToScalar();
         using (no_grad())
             foreach (var (name, p) in named_parameters())
