@@ -10,7 +10,7 @@
 //            recomputation: [--new 512 --recompute 64 --prompt 128 --no-write]; writes its own section
 //   floors   memory bandwidth and matmul rates: [--n 512 --bf16-n 512]
 //   stress   one study stage trained again and again, counting failures: [--iterations 200 --load 0 --setting opsd
-//            --method forward-kl-clip --dir runs/stress --gc-pressure]
+//            --method forward-kl-clip --dir runs/stress --gc-pressure --study (the whole quick study each iteration)]
 using System.Diagnostics;
 using System.Text.Json;
 using Trd.Bench;
@@ -44,7 +44,8 @@ switch (cli.Command)
     }
     case "stress":
         return Stress.Run(int.Parse(cli.Get("iterations", "200")), int.Parse(cli.Get("load", "0")), cli.Get("setting", "opsd"),
-            cli.Get("method", "forward-kl-clip"), Path.GetFullPath(cli.Get("dir", Path.Combine("runs", "stress"))), cli.Has("gc-pressure"));
+            cli.Get("method", "forward-kl-clip"), Path.GetFullPath(cli.Get("dir", Path.Combine("runs", "stress"))), cli.Has("gc-pressure"),
+            cli.Has("study"));
     case "suite":
         return RunSuite(cli, args);
     default:

@@ -12,7 +12,10 @@ namespace Trd.Bench;
 /// </summary>
 static class Stress
 {
-    public static int Run(int iterations, int loadThreads, string setting, string method, string directory, bool gcPressure = false)
+    /// <param name="wholeStudy">--study: each iteration runs the whole quick study (both settings, every method:
+    /// sampling, teacher scoring, training and evaluation) in a fresh directory instead of one training stage.</param>
+    public static int Run(int iterations, int loadThreads, string setting, string method, string directory, bool gcPressure = false,
+        bool wholeStudy = false)
     {
         var options = new StudyOptions
         {
@@ -20,9 +23,9 @@ static class Stress
             Command = "trd-bench stress",
         }.AsQuick();
         var study = new GymStudy(options, _ => { });
-        var (student, teacher) = study.Prepare();
+        var (student, teacher) = wholeStudy ? ("", "") : study.Prepare();
         var unit = new StudyUnit(1, options.Seeds[0]);
-        study.DrawCorpus(unit, setting, student, teacher);
+        if (!wholeStudy) study.DrawCorpus(unit, setting, student, teacher);
 
         using var stop = new CancellationTokenSource();
         var load = Enumerable.Range(0, loadThreads).Select(_ => new Thread(() =>
@@ -30,13 +33,19 @@ static class Stress
             var x = 0.0;
             while (!stop.IsCancellationRequested) x = Math.Sqrt(x + 1.0);
         }) { IsBackground = true }).ToList();
-        // --gc-pressure: a thread that forces a gen-0 collection every few microseconds, so a GC can fall inside any
-        // native call of the training loop. A TorchSharp Scalar or Tensor that nothing references while libtorch reads
-        // its handle is then finalized under it (docs/performance.md, "Stress").
+        // --gc-pressure: a thread that forces a gen-0 collection about every millisecond, so a GC falls inside most
+        // native calls of the training loop that last that long. A TorchSharp Scalar or Tensor that nothing references
+        // while libtorch reads its handle is then finalized under it (docs/performance.md, "Stress"). (Collecting
+        // without a pause slows training about sixfold on two cores.)
         if (gcPressure)
             load.Add(new Thread(() =>
             {
-                while (!stop.IsCancellationRequested) { _ = new byte[10_000]; GC.Collect(0, GCCollectionMode.Forced, blocking: false); }
+                while (!stop.IsCancellationRequested)
+                {
+                    _ = new byte[10_000];
+                    GC.Collect(0, GCCollectionMode.Forced, blocking: false);
+                    Thread.Sleep(1);
+                }
             }) { IsBackground = true });
         load.ForEach(t => t.Start());
 
@@ -44,11 +53,14 @@ static class Stress
         var clock = Stopwatch.StartNew();
         for (var i = 0; i < iterations; i++)
         {
-            var run = Path.Combine(directory, "stress", $"{method}-{i:D4}");
+            var run = Path.Combine(directory, "stress", wholeStudy ? $"study-{i:D4}" : $"{method}-{i:D4}");
             if (Directory.Exists(run)) Directory.Delete(run, recursive: true);
             try
             {
-                using var pipeline = study.Trained(unit, setting, method, student, teacher, directory: run);
+                if (wholeStudy)
+                    new GymStudy(new StudyOptions { Directory = run, CacheRoot = options.CacheRoot, Command = "trd-bench stress --study" }.AsQuick(), _ => { }).Run();
+                else
+                    using (study.Trained(unit, setting, method, student, teacher, directory: run)) { }
             }
             catch (Exception e)
             {
@@ -59,7 +71,7 @@ static class Stress
             if ((i + 1) % 10 == 0) Console.Error.WriteLine($"{i + 1}/{iterations} iterations, {failures.Count} failed, {clock.Elapsed.TotalSeconds / (i + 1):F2} s each");
         }
         stop.Cancel();
-        Console.WriteLine($"stress {setting}/{method}: {iterations} iterations, {failures.Count} failed, {loadThreads} load thread(s)"
+        Console.WriteLine($"stress {(wholeStudy ? "quick study" : $"{setting}/{method}")}: {iterations} iterations, {failures.Count} failed, {loadThreads} load thread(s)"
             + (gcPressure ? ", GC pressure" : "") + $", {clock.Elapsed.TotalMinutes:F1} min");
         return failures.Count == 0 ? 0 : 1;
     }
