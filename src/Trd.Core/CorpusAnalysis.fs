@@ -65,6 +65,11 @@ module CorpusAnalysis =
           FailPass = count (fun o -> not o.RolloutCorrect && o.RefinedCorrect)
           FailFail = count (fun o -> not o.RolloutCorrect && not o.RefinedCorrect) }
 
+    /// y*'s length on the scale of y_o and y_r: its tokens plus the end-of-turn token (<|im_end|>) that closes every
+    /// generated trajectory and is counted in theirs.
+    [<CompiledName("ReferenceLength")>]
+    let referenceLength (solutionTokens: int) : int = solutionTokens + 1
+
     /// The fraction of verifier passes (Figures 6–7, middle panels). Raises on an empty array.
     [<CompiledName("Accuracy")>]
     let accuracy (passed: bool[]) : float =

@@ -155,6 +155,28 @@ let tests =
                 let yoCount = int32 yo["count"]
                 Expect.equal yoCount records.Length "a y_o length per corpus record"
 
+        testCase "analysis.json and results.json agree on every statistic both hold (one analysis path)" <| fun () ->
+            // Under --quick there is one seed, so the study's pooled statistics are the one corpus's: the same numbers.
+            let directory = finished ()
+            let results = resultsNode directory
+            let names = [ "y*", "y_star"; "y_o", "y_o"; "y_r", "y_r" ]
+            for t in results["trajectories"].AsArray() do
+                let setting = t["setting"] |> str
+                let path = Path.Combine(directory, "seed-1", setting, "analysis", "analysis.json")
+                let analysis = JsonNode.Parse(File.ReadAllText path)
+                let byName = analysis["trajectories"].AsArray() |> Seq.map (fun n -> (n["trajectory"] |> str), n) |> dict
+                for analysisName, resultsName in names do
+                    let a = byName[analysisName]
+                    let r = t["lengths"][resultsName]
+                    let what = $"{setting} {resultsName}"
+                    Expect.equal (a["lengths"]["Count"] |> int32) (r["count"] |> int32) $"{what}: count"
+                    for analysisKey, resultsKey in [ "Mean", "mean"; "Median", "median"; "P10", "p10"; "P90", "p90" ] do
+                        Expect.floatClose Accuracy.veryHigh (a["lengths"][analysisKey] |> num) (r[resultsKey] |> num) $"{what}: {resultsKey}"
+                    let accuracy = t.["accuracy"].[resultsName].["mean"] |> num
+                    Expect.floatClose Accuracy.veryHigh (a["accuracy"] |> num) accuracy $"{what}: accuracy"
+                for analysisKey, resultsKey in [ "PassPass", "pass_pass"; "PassFail", "pass_fail"; "FailPass", "fail_pass"; "FailFail", "fail_fail" ] do
+                    Expect.equal (analysis["joint"][analysisKey] |> int32) (t["joint"][resultsKey] |> int32) $"{setting} joint {resultsKey}"
+
         testCase "one claim line per claim and setting, each with a verdict, the measured values and the rule" <| fun () ->
             let directory = finished ()
             let results = resultsNode directory

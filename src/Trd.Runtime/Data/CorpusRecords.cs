@@ -56,8 +56,15 @@ public sealed record RefinementRecord
     [JsonPropertyName("y_r_empty")] public bool YREmpty { get; init; }
     /// <summary>The verifier's outcome on y_r.</summary>
     [JsonPropertyName("y_r_correct")] public bool YRCorrect { get; init; }
-    /// <summary>"ok", "empty", "truncated" or "prompt-over-budget".</summary>
+    /// <summary>"ok", "empty", "truncated" or <see cref="PromptOverBudget"/>.</summary>
     [JsonPropertyName("status")] public required string Status { get; init; }
+    /// <summary>The status of a refinement whose prompt did not fit its budget: no y_r was generated.</summary>
+    public const string PromptOverBudget = "prompt-over-budget";
+    /// <summary>
+    /// Whether the teacher produced a y_r: every status but <see cref="PromptOverBudget"/> (an empty or truncated y_r was
+    /// generated and is measured). The corpus analysis and the study count y_r over these refinements only.
+    /// </summary>
+    [JsonIgnore] public bool HasRefinedTrajectory => Status != PromptOverBudget;
     /// <summary>The sampling seed of its batch.</summary>
     [JsonPropertyName("seed")] public long Seed { get; init; }
 }

@@ -25,8 +25,10 @@ public sealed record CorpusReport(
 public sealed partial class TrdPipeline
 {
     /// <summary>
-    /// Lengths (in student tokens) and verifier accuracy of y*, y_o and y_r; the 2×2 joint outcome of y_o and y_r;
-    /// the refinement statuses; the size of each subset filter. Written to <c>analysis/analysis.json</c>; the
+    /// Lengths (in student tokens; y* with the end-of-turn token, as y_o and y_r are counted) and verifier accuracy of
+    /// y*, y_o and y_r; the 2×2 joint outcome of y_o and y_r; the refinement statuses; the size of each subset filter.
+    /// Everything about y_r is over the refinements that produced one (<see cref="RefinementRecord.HasRefinedTrajectory"/>),
+    /// as the study's results.json counts it. Written to <c>analysis/analysis.json</c>; the
     /// corpus is also exported to <c>corpus/corpus.parquet</c> in verl's layout (along y_r when refined, else y_o).
     /// </summary>
     public CorpusReport Analyze()
@@ -44,7 +46,7 @@ public sealed partial class TrdPipeline
         }
         var withReference = rollouts.Where(r => !string.IsNullOrEmpty(r.Solution)).ToArray();
         if (withReference.Length > 0)
-            stats.Add(Stats("y*", withReference.Select(r => tokenizer.Encode(r.Solution!).Length).ToArray(),
+            stats.Add(Stats("y*", withReference.Select(r => CorpusAnalysis.ReferenceLength(tokenizer.Encode(r.Solution!).Length)).ToArray(),
                 withReference.Select(r => Verifier.Verify(r.Solution!, r.Answer)).ToArray()));
         stats.Add(Stats("y_o", rollouts.Select(r => r.YOTokenCount).ToArray(), rollouts.Select(r => r.YOCorrect).ToArray()));
         var refined = rollouts.Where(r => refinements.ContainsKey(r.Id)).ToArray();
@@ -52,10 +54,10 @@ public sealed partial class TrdPipeline
         var subsets = new Dictionary<string, int>();
         if (refined.Length > 0)
         {
-            var usable = refined.Select(r => refinements[r.Id]).Where(f => f.Status != "prompt-over-budget").ToArray();
-            stats.Add(Stats("y_r", usable.Select(f => f.YRTokenCount).ToArray(), usable.Select(f => f.YRCorrect).ToArray()));
+            var usable = refined.Where(r => refinements[r.Id].HasRefinedTrajectory).ToArray();
+            stats.Add(Stats("y_r", usable.Select(r => refinements[r.Id].YRTokenCount).ToArray(), usable.Select(r => refinements[r.Id].YRCorrect).ToArray()));
+            joint = CorpusAnalysis.Joint(usable.Select(r => new TrajectoryOutcome(r.Id, r.YOCorrect, refinements[r.Id].YRCorrect)).ToArray());
             var outcomes = refined.Select(r => new TrajectoryOutcome(r.Id, r.YOCorrect, refinements[r.Id].YRCorrect)).ToArray();
-            joint = CorpusAnalysis.Joint(outcomes);
             foreach (var name in new[] { "all", "fail", "succ", "fail-to-succ" })
                 subsets[name] = CorpusAnalysis.Select(CorpusAnalysis.ParseFilter(name), outcomes).Length;
         }

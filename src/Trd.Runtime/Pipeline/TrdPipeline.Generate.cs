@@ -104,7 +104,7 @@ public sealed partial class TrdPipeline
                 if (prompts[i] is not { } prompt)
                 {
                     records.Add(new RefinementRecord { Id = r.Id, Prompt = "", PromptTokens = 0, PromptNotice = "the problem and instructions alone exceed refine.prompt_budget",
-                        YR = "", YRTokens = Array.Empty<int>(), YRTokenCount = 0, YRTruncated = false, YREmpty = true, YRCorrect = false, Status = "prompt-over-budget", Seed = seed });
+                        YR = "", YRTokens = Array.Empty<int>(), YRTokenCount = 0, YRTruncated = false, YREmpty = true, YRCorrect = false, Status = RefinementRecord.PromptOverBudget, Seed = seed });
                     continue;
                 }
                 var sample = byIndex[i];

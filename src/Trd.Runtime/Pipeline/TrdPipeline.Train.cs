@@ -65,7 +65,7 @@ public sealed partial class TrdPipeline
             {
                 "ok" => "use",
                 "empty" => Count(ref empty, Config.Refine.OnEmpty),
-                "prompt-over-budget" => Count(ref overBudget, Config.Refine.OnEmpty),
+                RefinementRecord.PromptOverBudget => Count(ref overBudget, Config.Refine.OnEmpty),
                 "truncated" => Count(ref truncated, Config.Refine.OnTruncated) is "keep" ? "use" : Config.Refine.OnTruncated,
                 _ => throw new InvalidOperationException($"{CorpusDirectory}: refinement of {r.Id} has an unknown status '{f.Status}'"),
             };

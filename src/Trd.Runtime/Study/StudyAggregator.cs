@@ -197,40 +197,44 @@ public sealed class StudyAggregator
             sources.Add(Relative(store.PathOf(CorpusStore.RolloutsStage)));
             sources.Add(Relative(store.PathOf(CorpusStore.RefinementsStage)));
         }
-        bool YRCorrect(int s, RolloutRecord r) => yr[s].TryGetValue(r.Id, out var f) && f.YRCorrect;
-        int YRLength(int s, RolloutRecord r) => yr[s].TryGetValue(r.Id, out var f) ? f.YRTokenCount : 0;
-        var yoCorrect = yo.Select(seed => seed.Select(r => r.YOCorrect ? 1.0 : 0.0).ToArray()).ToArray();
-        var yrCorrect = yo.Select((seed, s) => seed.Select(r => YRCorrect(s, r) ? 1.0 : 0.0).ToArray()).ToArray();
-        var yoLength = yo.Select(seed => seed.Select(r => (double)r.YOTokenCount).ToArray()).ToArray();
-        var yrLength = yo.Select((seed, s) => seed.Select(r => (double)YRLength(s, r)).ToArray()).ToArray();
+        // Everything about y_r is over the problems whose refinement produced one (TrdPipeline.Analyze counts the same
+        // way): a refinement refused for its prompt's length has no y_r to measure or pair with y_o.
+        var paired = yo.Select((seed, s) => seed.Where(r => yr[s].TryGetValue(r.Id, out var f) && f.HasRefinedTrajectory).ToArray()).ToArray();
+        double[][] Column(Func<int, RolloutRecord, double> value) => paired.Select((seed, s) => seed.Select(r => value(s, r)).ToArray()).ToArray();
+        var yoCorrect = Column((_, r) => r.YOCorrect ? 1.0 : 0.0);
+        var yrCorrect = Column((s, r) => yr[s][r.Id].YRCorrect ? 1.0 : 0.0);
+        var yoLength = Column((_, r) => r.YOTokenCount);
+        var yrLength = Column((s, r) => yr[s][r.Id].YRTokenCount);
         var all = yo.SelectMany((seed, s) => seed.Select(r => (Seed: s, Record: r))).ToArray();
+        var refined = paired.SelectMany((seed, s) => seed.Select(r => (Record: r, Refinement: yr[s][r.Id]))).ToArray();
         var star = yo[0].Select(r => r.Solution ?? "").ToArray();
 
-        LengthStats Lengths(IEnumerable<int> values)
+        // Core's summary (interpolated quantiles, as analysis.json), with the values kept for the report's histograms.
+        static LengthStats Lengths(IEnumerable<int> values)
         {
             var v = values.OrderBy(x => x).ToArray();
-            double Q(double q) => v.Length == 0 ? double.NaN : v[(int)Math.Round(q * (v.Length - 1))];
-            return new LengthStats(v.Length, v.Length == 0 ? double.NaN : v.Average(), Q(0.5), Q(0.1), Q(0.9), v);
+            if (v.Length == 0) return new LengthStats(0, double.NaN, double.NaN, double.NaN, double.NaN, v);
+            var summary = CorpusAnalysis.Summarise(v);
+            return new LengthStats(v.Length, summary.Mean, summary.Median, summary.P10, summary.P90, v);
         }
         var lengths = new Dictionary<string, LengthStats>
         {
-            ["y_star"] = Lengths(star.Select(s => _tokenizer.Encode(s).Length + 1)),     // + <|im_end|>, as y_o and y_r count it
+            ["y_star"] = Lengths(star.Select(y => CorpusAnalysis.ReferenceLength(_tokenizer.Encode(y).Length))),
             ["y_o"] = Lengths(all.Select(x => x.Record.YOTokenCount)),
             ["y_o_correct"] = Lengths(all.Where(x => x.Record.YOCorrect).Select(x => x.Record.YOTokenCount)),
             ["y_o_incorrect"] = Lengths(all.Where(x => !x.Record.YOCorrect).Select(x => x.Record.YOTokenCount)),
-            ["y_r"] = Lengths(all.Select(x => YRLength(x.Seed, x.Record))),
-            ["y_r_correct"] = Lengths(all.Where(x => YRCorrect(x.Seed, x.Record)).Select(x => YRLength(x.Seed, x.Record))),
-            ["y_r_incorrect"] = Lengths(all.Where(x => !YRCorrect(x.Seed, x.Record)).Select(x => YRLength(x.Seed, x.Record))),
+            ["y_r"] = Lengths(refined.Select(x => x.Refinement.YRTokenCount)),
+            ["y_r_correct"] = Lengths(refined.Where(x => x.Refinement.YRCorrect).Select(x => x.Refinement.YRTokenCount)),
+            ["y_r_incorrect"] = Lengths(refined.Where(x => !x.Refinement.YRCorrect).Select(x => x.Refinement.YRTokenCount)),
         };
         var accuracy = new Dictionary<string, Estimate>
         {
             ["y_star"] = E(Bootstrap.Mean([yo[0].Select(r => Verifier.Verify(r.Solution ?? "", r.Answer) ? 1.0 : 0.0).ToArray()])),
-            ["y_o"] = E(Mean(yoCorrect)),
+            ["y_o"] = E(Mean(yo.Select(seed => seed.Select(r => r.YOCorrect ? 1.0 : 0.0).ToArray()).ToArray())),
             ["y_r"] = E(Mean(yrCorrect)),
         };
-        var joint = new JointCounts(
-            all.Count(x => x.Record.YOCorrect && YRCorrect(x.Seed, x.Record)), all.Count(x => x.Record.YOCorrect && !YRCorrect(x.Seed, x.Record)),
-            all.Count(x => !x.Record.YOCorrect && YRCorrect(x.Seed, x.Record)), all.Count(x => !x.Record.YOCorrect && !YRCorrect(x.Seed, x.Record)));
+        var counts = CorpusAnalysis.Joint(refined.Select(x => new TrajectoryOutcome(x.Record.Id, x.Record.YOCorrect, x.Refinement.YRCorrect)).ToArray());
+        var joint = new JointCounts(counts.PassPass, counts.PassFail, counts.FailPass, counts.FailFail);
         return new CorpusData(new TrajectoryAnalysis(setting, lengths, accuracy, joint, sources.ToArray()), yoLength, yrLength, yoCorrect, yrCorrect);
     }
 
