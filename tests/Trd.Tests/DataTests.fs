@@ -93,18 +93,20 @@ let tests =
                 let r = store.ReadRollouts()[0]
                 Expect.sequenceEqual r.YOTokens [| 1; 2; 3 |] "token ids kept"
             }
-            test "a torn final line is cut away and reported; appends continue after it" {
+            test "a torn final line is not read and is reported (the file is left as it is); the next append cuts it away" {
                 let dir = tempDir ()
                 let store = CorpusStore.Open dir
                 store.AppendRollouts [ rollout "a" true; rollout "b" false ]
                 let path = store.PathOf CorpusStore.RolloutsStage
                 File.AppendAllText(path, """{"id": "c", "data_sou""")
+                let torn = File.ReadAllBytes path
                 let reopened = CorpusStore.Open dir
                 Expect.equal reopened.Repairs.Count 1 "reported"
                 Expect.stringContains reopened.Repairs[0] "torn final line" "says what"
                 Expect.equal (reopened.CompletedIds CorpusStore.RolloutsStage |> Set.ofSeq) (set [ "a"; "b" ]) "half a record is never read back"
+                Expect.equal (File.ReadAllBytes path) torn "a reader leaves the file as it is (another process may be appending)"
                 reopened.AppendRollouts [ rollout "c" true ]
-                Expect.equal (reopened.ReadRollouts().Count) 3 "appends continue"
+                Expect.equal (reopened.ReadRollouts() |> Seq.map (fun r -> r.Id) |> Seq.toList) [ "a"; "b"; "c" ] "the writer cut the torn line away"
             }
             test "a bad line before the end and a duplicate id are errors naming file and line" {
                 let dir = tempDir ()

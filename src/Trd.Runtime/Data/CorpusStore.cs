@@ -2,8 +2,9 @@ namespace Trd.Runtime.Data;
 
 /// <summary>
 /// The corpus of a run: one record per problem and stage, in <c>rollouts.jsonl</c> and <c>refinements.jsonl</c>
-/// (append-only, a batch at a time, flushed to disk; see <see cref="RecordFile"/>). Opening repairs a torn tail left by
-/// a killed run (reported in <see cref="Repairs"/>); a duplicate id or a bad line elsewhere is a
+/// (append-only, a batch at a time, flushed to disk; see <see cref="RecordFile"/>). Opening reports a torn tail left by
+/// a killed run (in <see cref="Repairs"/>) without touching the file; the stage's next append cuts it away. A duplicate
+/// id or a bad line elsewhere is a
 /// <see cref="CorpusException"/>. Stages skip <see cref="CompletedIds"/>, so a rerun resumes.
 /// </summary>
 public sealed class CorpusStore
@@ -18,10 +19,10 @@ public sealed class CorpusStore
     /// <summary>The corpus directory.</summary>
     public string Directory { get; }
 
-    /// <summary>What opening repaired (torn final lines removed), for the caller to report.</summary>
+    /// <summary>What opening found to repair (torn final lines, left unread until the next append removes them), for the caller to report.</summary>
     public IReadOnlyList<string> Repairs => _repairs;
 
-    /// <summary>Opens (creating) a corpus directory and repairs torn tails.</summary>
+    /// <summary>Opens (creating) a corpus directory and reports torn tails.</summary>
     public static CorpusStore Open(string directory)
     {
         System.IO.Directory.CreateDirectory(directory);
