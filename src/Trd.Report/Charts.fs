@@ -11,17 +11,8 @@ open Plotly.NET.LayoutObjects
 [<RequireQualifiedAccess>]
 module Charts =
 
-    /// One colour per model or method, the same in every figure and in the page's legends.
-    let colour (model: string) =
-        match model with
-        | "base" -> "#7f7f7f"
-        | "teacher" -> "#3b3b3b"
-        | "forward_kl" -> "#1f77b4"
-        | "forward_kl_clip" -> "#6baed6"
-        | "reverse_kl" -> "#ff7f0e"
-        | "reverse_kl_topk" -> "#e6a157"
-        | "trd" -> "#d62728"
-        | _ -> "#9467bd"
+    /// One colour per model or method, the same in every figure and in the page's legends (Trd.Core's catalogue).
+    let colour (model: string) = Trd.Core.Methods.colour model
 
     /// `colour` at some opacity, for bands.
     let private translucent (hex: string) (alpha: float) =

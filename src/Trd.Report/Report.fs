@@ -30,12 +30,8 @@ module Report =
 
     // ---- ordering and names ---------------------------------------------------------------------------------------
 
-    let private modelOrder = [| "base"; "teacher"; "forward_kl"; "forward_kl_clip"; "reverse_kl"; "reverse_kl_topk"; "trd" |]
-
-    let private rank (model: string) =
-        match Array.tryFindIndex ((=) model) modelOrder with
-        | Some i -> i
-        | None -> modelOrder.Length
+    /// A model's place in every table and chart: Trd.Core's catalogue order (Base, Teacher, then Table 13's methods).
+    let private rank (model: string) = Trd.Core.Methods.rank model
 
     let private byModel (rows: ResultRow seq) = rows |> Seq.sortBy (fun r -> rank r.Model.Value) |> Seq.toArray
 
@@ -277,7 +273,7 @@ module Report =
                     (accuracy |> Array.map (fun (_, name, e) -> [ td "label" (Html.esc name); td "n" (meanWithInterval e) ] |> Seq.ofList))
             let accuracyChart =
                 Charts.groupedBars "Verifier accuracy, 95% intervals" "%"
-                    (accuracy |> Array.map (fun (k, n, e) -> n, (if k = "y_r" then "trd" elif k = "y_o" then "forward_kl" else "base"), [| bar n e |]))
+                    (accuracy |> Array.map (fun (k, n, e) -> n, (if k = "y_r" then Trd.Core.Methods.trd.Id elif k = "y_o" then Trd.Core.Methods.forwardKl.Id else Trd.Core.Methods.baseModel.Id), [| bar n e |]))
             let j = t.Joint
             let jointTable =
                 Html.table "joint" [ th ""; thNum "y_r pass"; thNum "y_r fail" ]

@@ -31,6 +31,18 @@ let private randomRecipe (rng: Random) =
 [<Tests>]
 let tests =
     testList "ObjectiveSpec" [
+        testCase "the method catalogue: every method's config name parses to a recipe in both settings, ids and order are one list" <| fun () ->
+            Expect.equal (Methods.all |> Array.map (fun m -> m.ConfigName) |> List.ofArray) (List.ofSeq RecipeNames.All) "the config's names are the catalogue's"
+            for m in Methods.all do
+                for setting in [ Setting.Opd; Setting.Opsd ] do
+                    RecipeNames.Parse(m.ConfigName, setting) |> ignore
+                Expect.equal (Methods.idOf m.ConfigName) m.Id $"{m.ConfigName}: results.json's id"
+                Expect.equal (Methods.label m.Id) m.Label $"{m.Id}: label"
+            Expect.equal (Methods.rows |> Array.map (fun r -> r.Id) |> Array.distinct).Length Methods.rows.Length "ids are distinct"
+            Expect.equal (Methods.rows |> Array.map (fun r -> r.Colour) |> Array.distinct).Length Methods.rows.Length "colours are distinct"
+            Expect.equal (Methods.rank "trd") (Methods.rows.Length - 1) "TRD last"
+            Expect.equal (Methods.rank "my-ablation") Methods.rows.Length "an uncatalogued row after the catalogue"
+
         testCase "From writes a recipe out whole: applied over any named recipe it gives the recipe back" <| fun () ->
             let rng = Random 11
             for _ in 1 .. 500 do

@@ -123,7 +123,7 @@ public sealed record PipelineConfig
 public static class RecipeNames
 {
     /// <summary>The names, in the paper's order.</summary>
-    public static readonly IReadOnlyList<string> All = new[] { "forward-kl", "forward-kl-clip", "reverse-kl", "reverse-kl-topk", "trd" };
+    public static readonly IReadOnlyList<string> All = Methods.All.Select(m => m.ConfigName).ToArray();
 
     /// <summary>The recipe a config name denotes (the clip constant depends on the setting).</summary>
     public static Recipe Parse(string name, Setting setting) => name.ToLowerInvariant() switch

@@ -41,15 +41,11 @@ public sealed class StudyAggregator
     /// <summary>A model directory's tokenizer.</summary>
     public static ITokenizer LoadTokenizer(string modelDirectory) => Qwen3Tokenizer.FromDirectory(modelDirectory);
 
-    /// <summary>results.json's id of a method config name ("forward-kl" → "forward_kl").</summary>
-    public static string MethodId(string configName) => configName.Replace('-', '_');
+    /// <summary>results.json's id of a method config name ("forward-kl" → "forward_kl"; <see cref="Methods.IdOf"/>).</summary>
+    public static string MethodId(string configName) => Methods.IdOf(configName);
 
-    /// <summary>The paper's name of a row.</summary>
-    public static string Label(string id) => id switch
-    {
-        "base" => "Base", "teacher" => "Teacher", "forward_kl" => "Forward KL", "forward_kl_clip" => "Forward KL w/ Clip",
-        "reverse_kl" => "Reverse KL", "reverse_kl_topk" => "Reverse KL w/ Top-K", "trd" => "TRD", _ => id,
-    };
+    /// <summary>The paper's name of a row (<see cref="Methods.Label"/>).</summary>
+    public static string Label(string id) => Methods.Label(id);
 
     string Relative(string path) => Path.GetRelativePath(_directory, path).Replace('\\', '/');
 

@@ -1,0 +1,87 @@
+namespace Trd.Core
+
+/// One row of the paper's comparison (Tables 1–4, Table 13): a distillation method, or one of the two reference
+/// models (the base student and the OPD teacher). One catalogue for every place that names them: the config, the
+/// study, results.json, the report and its charts.
+type ComparisonRow =
+    { /// results.json's id and the report's key: "forward_kl".
+      Id: string
+      /// The config name (`"recipe"`, `trd study --methods`): "forward-kl"; empty for the reference models.
+      ConfigName: string
+      /// The paper's name: "Forward KL".
+      Label: string
+      /// The row's colour in every chart (hex), so a method looks the same in every figure.
+      Colour: string }
+
+    /// Whether the row is a distillation method (it has a config name), not a reference model.
+    member r.IsMethod = r.ConfigName <> ""
+
+/// The comparison's rows in the paper's order (Table 13): Base, Teacher, then the five methods.
+module Methods =
+
+    let private row id configName label colour = { Id = id; ConfigName = configName; Label = label; Colour = colour }
+
+    /// The base student before training.
+    [<CompiledName("Base")>]
+    let baseModel = row "base" "" "Base" "#7f7f7f"
+
+    /// The OPD teacher π_T.
+    [<CompiledName("Teacher")>]
+    let teacher = row "teacher" "" "Teacher" "#3b3b3b"
+
+    /// Forward KL along y_o.
+    [<CompiledName("ForwardKl")>]
+    let forwardKl = row "forward_kl" "forward-kl" "Forward KL" "#1f77b4"
+
+    /// Forward KL along y_o with the per-position clip.
+    [<CompiledName("ForwardKlClip")>]
+    let forwardKlClip = row "forward_kl_clip" "forward-kl-clip" "Forward KL w/ Clip" "#6baed6"
+
+    /// Reverse KL along y_o.
+    [<CompiledName("ReverseKl")>]
+    let reverseKl = row "reverse_kl" "reverse-kl" "Reverse KL" "#ff7f0e"
+
+    /// Reverse KL along y_o restricted to the student's top-K.
+    [<CompiledName("ReverseKlTopK")>]
+    let reverseKlTopK = row "reverse_kl_topk" "reverse-kl-topk" "Reverse KL w/ Top-K" "#e6a157"
+
+    /// TRD: forward KL along the refined trajectory y_r.
+    [<CompiledName("Trd")>]
+    let trd = row "trd" "trd" "TRD" "#d62728"
+
+    /// Every row, in the report's order.
+    [<CompiledName("Rows")>]
+    let rows = [| baseModel; teacher; forwardKl; forwardKlClip; reverseKl; reverseKlTopK; trd |]
+
+    /// The five methods, in the paper's order.
+    [<CompiledName("All")>]
+    let all = rows |> Array.filter (fun r -> r.IsMethod)
+
+    /// The colour of a row that is not in the catalogue (an ablation's own recipe).
+    [<CompiledName("OtherColour")>]
+    let otherColour = "#9467bd"
+
+    /// A row's position in the report's order; rows not in the catalogue come after it.
+    [<CompiledName("Rank")>]
+    let rank (id: string) =
+        match Array.tryFindIndex (fun r -> r.Id = id) rows with
+        | Some i -> i
+        | None -> rows.Length
+
+    /// The paper's name of a row id, or the id itself for a row not in the catalogue.
+    [<CompiledName("Label")>]
+    let label (id: string) =
+        match Array.tryFind (fun r -> r.Id = id) rows with
+        | Some r -> r.Label
+        | None -> id
+
+    /// The chart colour of a row id (otherColour for a row not in the catalogue).
+    [<CompiledName("Colour")>]
+    let colour (id: string) =
+        match Array.tryFind (fun r -> r.Id = id) rows with
+        | Some r -> r.Colour
+        | None -> otherColour
+
+    /// results.json's id of a config name: "forward-kl" → "forward_kl" (any name, catalogued or not).
+    [<CompiledName("IdOf")>]
+    let idOf (configName: string) = configName.Replace('-', '_')
