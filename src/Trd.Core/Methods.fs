@@ -61,26 +61,19 @@ module Methods =
     [<CompiledName("OtherColour")>]
     let otherColour = "#9467bd"
 
+    let private tryRow (id: string) = Array.tryFind (fun r -> r.Id = id) rows
+
     /// A row's position in the report's order; rows not in the catalogue come after it.
     [<CompiledName("Rank")>]
-    let rank (id: string) =
-        match Array.tryFindIndex (fun r -> r.Id = id) rows with
-        | Some i -> i
-        | None -> rows.Length
+    let rank (id: string) = Array.tryFindIndex (fun r -> r.Id = id) rows |> Option.defaultValue rows.Length
 
     /// The paper's name of a row id, or the id itself for a row not in the catalogue.
     [<CompiledName("Label")>]
-    let label (id: string) =
-        match Array.tryFind (fun r -> r.Id = id) rows with
-        | Some r -> r.Label
-        | None -> id
+    let label (id: string) = tryRow id |> Option.map (fun r -> r.Label) |> Option.defaultValue id
 
     /// The chart colour of a row id (otherColour for a row not in the catalogue).
     [<CompiledName("Colour")>]
-    let colour (id: string) =
-        match Array.tryFind (fun r -> r.Id = id) rows with
-        | Some r -> r.Colour
-        | None -> otherColour
+    let colour (id: string) = tryRow id |> Option.map (fun r -> r.Colour) |> Option.defaultValue otherColour
 
     /// results.json's id of a config name: "forward-kl" → "forward_kl" (any name, catalogued or not).
     [<CompiledName("IdOf")>]
