@@ -54,10 +54,10 @@ public sealed partial class TrdPipeline
         var subsets = new Dictionary<string, int>();
         if (refined.Length > 0)
         {
-            var usable = refined.Where(r => refinements[r.Id].HasRefinedTrajectory).ToArray();
-            stats.Add(Stats("y_r", usable.Select(r => refinements[r.Id].YRTokenCount).ToArray(), usable.Select(r => refinements[r.Id].YRCorrect).ToArray()));
-            joint = CorpusAnalysis.Joint(usable.Select(r => new TrajectoryOutcome(r.Id, r.YOCorrect, refinements[r.Id].YRCorrect)).ToArray());
             var outcomes = refined.Select(r => new TrajectoryOutcome(r.Id, r.YOCorrect, refinements[r.Id].YRCorrect)).ToArray();
+            var usable = refined.Select(r => refinements[r.Id]).Where(f => f.HasRefinedTrajectory).ToArray();
+            stats.Add(Stats("y_r", usable.Select(f => f.YRTokenCount).ToArray(), usable.Select(f => f.YRCorrect).ToArray()));
+            joint = CorpusAnalysis.Joint(outcomes.Where(o => refinements[o.Id].HasRefinedTrajectory).ToArray());
             foreach (var name in new[] { "all", "fail", "succ", "fail-to-succ" })
                 subsets[name] = CorpusAnalysis.Select(CorpusAnalysis.ParseFilter(name), outcomes).Length;
         }

@@ -99,7 +99,7 @@ public sealed class GymStudy
             modelNames[$"teacher_{m}"] = Path.GetFileName(models[m - 1].Teacher);
         }
         var info = new StudyInfo(_options.Command, _options.Quick, _options.Seeds, _options.Settings,
-            _options.Methods.Select(StudyAggregator.MethodId).ToArray(), _options.K, _options.TrainProblems, _options.HeldoutProblems,
+            _options.Methods.Select(Methods.IdOf).ToArray(), _options.K, _options.TrainProblems, _options.HeldoutProblems,
             modelNames, $"{manifest.OperatingSystem}, {manifest.ProcessorCount} cores, {manifest.Runtime}, cpu", started, (DateTime.UtcNow - started).TotalSeconds, versions)
         { ModelSeeds = _options.ModelSeeds };
         var results = new StudyAggregator(Directory, _options, StudyAggregator.LoadTokenizer(models[0].Student)).Aggregate(info);

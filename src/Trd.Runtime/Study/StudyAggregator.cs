@@ -41,12 +41,6 @@ public sealed class StudyAggregator
     /// <summary>A model directory's tokenizer.</summary>
     public static ITokenizer LoadTokenizer(string modelDirectory) => Qwen3Tokenizer.FromDirectory(modelDirectory);
 
-    /// <summary>results.json's id of a method config name ("forward-kl" → "forward_kl"; <see cref="Methods.IdOf"/>).</summary>
-    public static string MethodId(string configName) => Methods.IdOf(configName);
-
-    /// <summary>The paper's name of a row (<see cref="Methods.Label"/>).</summary>
-    public static string Label(string id) => Methods.Label(id);
-
     string Relative(string path) => Path.GetRelativePath(_directory, path).Replace('\\', '/');
 
     /// <summary>The outcomes [unit][problem][sample] of one model, in held-out order, and the files they came from.</summary>
@@ -104,7 +98,7 @@ public sealed class StudyAggregator
             var curve = Enumerable.Range(0, _options.K).Select(k => m.Outcomes.Average(seed => Metrics.PassAtKCurve(seed)[k])).ToArray();
             var perSeed = m.Outcomes.Select((seed, s) => new SeedScore(_units[s].Seed, Metrics.AvgAtK(seed), Metrics.PassAtK(seed), m.Sources[s])
                 { ModelSeed = _units[s].ModelSeed }).ToArray();
-            return new ResultRow(setting, m.Id, Label(m.Id), trajectory, E(Mean(m.Avg)), E(Mean(m.Pass)),
+            return new ResultRow(setting, m.Id, Methods.Label(m.Id), trajectory, E(Mean(m.Avg)), E(Mean(m.Pass)),
                 isBase ? null : E(Difference(m.Avg, baseModel.Avg)), isBase ? null : E(Difference(m.Pass, baseModel.Pass)),
                 bucketRows, curve, perSeed);
         }
@@ -121,7 +115,7 @@ public sealed class StudyAggregator
             foreach (var method in _options.Methods)
             {
                 var (o, s) = Outcomes(unit => GymStudy.MethodDirectory(_directory, unit, setting, method), TrdPipeline.TrainedModelName);
-                var id = MethodId(method);
+                var id = Methods.IdOf(method);
                 methods[id] = new ModelOutcomes(id, o, s);
                 rows.Add(Row(setting, methods[id], method == "trd" ? "y_r" : "y_o"));
                 diagnostics.Add(Diagnostics(setting, method));
@@ -134,10 +128,10 @@ public sealed class StudyAggregator
                     foreach (var filter in GymStudy.SubsetFilters)
                     {
                         var (o, s) = Outcomes(unit => GymStudy.MethodDirectory(_directory, unit, setting, method, filter), TrdPipeline.TrainedModelName);
-                        var m = new ModelOutcomes(MethodId(method), o, s);
-                        var full = methods[MethodId(method)];
+                        var m = new ModelOutcomes(Methods.IdOf(method), o, s);
+                        var full = methods[Methods.IdOf(method)];
                         var examples = _units.Sum(unit => ExampleCount(GymStudy.MethodDirectory(_directory, unit, setting, method, filter)));
-                        subsets.Add(new SubsetRow(setting, MethodId(method), filter, examples, E(Mean(m.Avg)), E(Mean(m.Pass)),
+                        subsets.Add(new SubsetRow(setting, Methods.IdOf(method), filter, examples, E(Mean(m.Avg)), E(Mean(m.Pass)),
                             E(Difference(m.Avg, full.Avg)), E(Difference(m.Pass, full.Pass)), s));
                     }
         }
@@ -174,8 +168,8 @@ public sealed class StudyAggregator
                 columns.Select(c => c.Length == 0 ? double.NaN : c.Min()).ToArray(),
                 columns.Select(c => c.Length == 0 ? double.NaN : c.Max()).ToArray());
         }
-        var id = MethodId(method);
-        return new DiagnosticRun(setting, id, Label(id), method == "trd" ? "y_r" : "y_o", series, paths.Select(Relative).ToArray());
+        var id = Methods.IdOf(method);
+        return new DiagnosticRun(setting, id, Methods.Label(id), method == "trd" ? "y_r" : "y_o", series, paths.Select(Relative).ToArray());
     }
 
     sealed record CorpusData(TrajectoryAnalysis Analysis, double[][] YOLength, double[][] YRLength, double[][] YOCorrect, double[][] YRCorrect);
@@ -245,13 +239,13 @@ public sealed class StudyAggregator
         yield return Result("trd_beats_baselines", $"{name}: TRD ≥ the dense-KL baselines on Avg@{k} and Pass@{k} (Tables 1–4)",
             Trd.Core.Claims.TrdBeatsBaselines(baselines.SelectMany(b => new[]
             {
-                new BaselineGap(Label(b.Id), $"Avg@{k}", Difference(trd.Avg, b.Avg)),
-                new BaselineGap(Label(b.Id), $"Pass@{k}", Difference(trd.Pass, b.Pass)),
+                new BaselineGap(Methods.Label(b.Id), $"Avg@{k}", Difference(trd.Avg, b.Avg)),
+                new BaselineGap(Methods.Label(b.Id), $"Pass@{k}", Difference(trd.Pass, b.Pass)),
             }).ToArray()));
 
         var yoMethod = _options.Methods.Contains("forward-kl") ? "forward-kl" : _options.Methods.First(m => m != "trd");
         Interval Metric(string method, string metric) => Mean(MetricValues(setting, method, metric));
-        var yoLabel = Label(MethodId(yoMethod));
+        var yoLabel = Methods.Label(Methods.IdOf(yoMethod));
         yield return Result("d_incorrect_near_zero", $"{name}: D^incorrect ≈ 0 on y_o — the teacher collapses onto the student's failure ({yoLabel} on y_o vs TRD on y_r; §4.3, Fig. 3 left)",
             Trd.Core.Claims.IncorrectKlNearZero(Metric(yoMethod, "kl_incorrect"), Metric("trd", "kl_incorrect")));
         yield return Result("ppl_gap_opens", $"{name}: the PPL gap PPL_S − PPL_T opens on y_r ({yoLabel} on y_o vs TRD on y_r; Fig. 3 middle)",
