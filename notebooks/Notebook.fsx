@@ -1,5 +1,7 @@
 // Shared by the notebooks (loaded by their first cell, after the #r lines): where a notebook's charts go, and where
 // the study that notebooks 03–05 read lives (`Notebook.Charts`, `Notebook.study ()`). Runs unchanged in VS Code's Polyglot Notebooks and under notebooks/run.fsx.
+// The run files are read through Trd.Runtime (RecordFile), as the runtime itself reads them.
+#r "../src/Trd.Cli/bin/Release/net10.0/linux-x64/Trd.Runtime.dll"
 
 open System
 open System.IO
@@ -37,11 +39,7 @@ let study () : string =
         if not (hasResults dir) then failwithf "TRD_STUDY=%s holds no results.json: is it a folder `trd study` wrote?" dir
         dir
 
-/// The records of a JSONL file (blank lines skipped), each parsed; a bad line fails naming the file and line.
+/// The records of a JSONL file, read as the runtime reads its run files (Trd.Runtime.Data.RecordFile: blank lines
+/// skipped, a torn last line left out, a bad line an error naming the file and line).
 let jsonl (path: string) : JsonNode[] =
-    File.ReadAllLines path
-    |> Array.indexed
-    |> Array.filter (fun (_, line) -> line.Trim() <> "")
-    |> Array.map (fun (i, line) ->
-        try JsonNode.Parse line |> nonNull
-        with e -> failwithf "%s, line %d: %s" path (i + 1) e.Message)
+    Trd.Runtime.Data.RecordFile.ReadObjects path |> Seq.map (fun o -> o :> JsonNode) |> Seq.toArray

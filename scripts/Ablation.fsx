@@ -67,12 +67,8 @@ type Scores = { Ids: string[]; Avg: float[]; Pass: float[] }
 /// (so the table and summary.json cannot disagree).
 let private read (path: string) (summary: Trd.Runtime.Pipeline.EvalSummary) : Scores =
     let problems =
-        File.ReadLines path
-        |> Seq.filter (String.IsNullOrWhiteSpace >> not)
-        |> Seq.map (fun line ->
-            use doc = JsonDocument.Parse line
-            let correct = [| for s in doc.RootElement.GetProperty("samples").EnumerateArray() -> s.GetProperty("correct").GetBoolean() |]
-            doc.RootElement.GetProperty("id").GetString() |> string, correct)
+        Trd.Runtime.Data.RecordFile.Read<Trd.Runtime.Pipeline.EvalRecord>(path)
+        |> Seq.map (fun r -> r.Id, (r.Samples |> Array.map (fun x -> x.Correct)))
         |> Seq.sortBy fst
         |> Seq.toArray
     let fraction (c: bool[]) = float (c |> Array.filter id |> Array.length) / float c.Length
@@ -113,11 +109,12 @@ let private footnote (problems: int) =
     printfn "  Δ is paired on the same problems; * marks a Δ whose interval excludes 0. Differences of a few points are noise"
     printfn "  here, and no interval covers training-seed variation: rerun with other seeds before believing a starred Δ."
 
-/// The mean over training steps of one field of the arm's metrics.jsonl (e.g. "clip_fraction", "kl_pre_clip").
+/// The mean over training steps of one field of the arm's metrics.jsonl (e.g. "clip_fraction", "kl_pre_clip"); a step
+/// whose value was not finite (written as null) counts as NaN, so a diverged run shows as NaN, not as a smaller mean.
 let trainingMean (field: string) (arm: AblationArm) =
-    File.ReadLines arm.MetricsPath
-    |> Seq.filter (String.IsNullOrWhiteSpace >> not)
-    |> Seq.map (fun line -> use doc = JsonDocument.Parse line in doc.RootElement.GetProperty(field).GetDouble())
+    Trd.Runtime.Logging.MetricsLog.Read(arm.MetricsPath).Records
+    |> Seq.filter (fun r -> r.Step.HasValue && r.Values.ContainsKey field)
+    |> Seq.map (fun r -> let v = r.Values[field] in if v.HasValue then v.Value else nan)
     |> Seq.average
 
 /// Prints the base student and the OPD teacher, then each (label, arm) with Avg@16 and Pass@16, the paired

@@ -14,7 +14,9 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Trd.Bench;
+using Trd.Core;
 using Trd.Runtime;
+using Trd.Runtime.Pipeline;
 using static TorchSharp.torch;
 
 var cli = Cli.Parse(args);
@@ -43,8 +45,9 @@ switch (cli.Command)
         return 0;
     }
     case "stress":
-        return Stress.Run(int.Parse(cli.Get("iterations", "200")), int.Parse(cli.Get("load", "0")), cli.Get("setting", "opsd"),
-            cli.Get("method", "forward-kl-clip"), Path.GetFullPath(cli.Get("dir", Path.Combine("runs", "stress"))), cli.Has("gc-pressure"),
+        return Stress.Run(int.Parse(cli.Get("iterations", "200")), int.Parse(cli.Get("load", "0")),
+            Setting.TryParse(cli.Get("setting", "opsd")) ?? throw new ArgumentException($"--setting {cli.Get("setting", "opsd")}: expected opd or opsd"),
+            RecipeNames.Parse(cli.Get("method", "forward-kl-clip")), Path.GetFullPath(cli.Get("dir", Path.Combine("runs", "stress"))), cli.Has("gc-pressure"),
             cli.Has("study"));
     case "suite":
         return RunSuite(cli, args);

@@ -1,3 +1,4 @@
+using Trd.Core;
 using System.Diagnostics;
 using Trd.Runtime.Gym;
 using Trd.Runtime.Study;
@@ -14,12 +15,12 @@ static class Stress
 {
     /// <param name="wholeStudy">--study: each iteration runs the whole quick study (both settings, every method:
     /// sampling, teacher scoring, training and evaluation) in a fresh directory instead of one training stage.</param>
-    public static int Run(int iterations, int loadThreads, string setting, string method, string directory, bool gcPressure = false,
+    public static int Run(int iterations, int loadThreads, Setting setting, ComparisonRow method, string directory, bool gcPressure = false,
         bool wholeStudy = false)
     {
         var options = new StudyOptions
         {
-            Directory = directory, CacheRoot = GymModels.DefaultCacheRoot(), Settings = [setting], Methods = [method, "trd"],
+            Directory = directory, CacheRoot = GymModels.DefaultCacheRoot(), Settings = [setting], Methods = method == Methods.Trd ? [method] : [method, Methods.Trd],
             Command = "trd-bench stress",
         }.AsQuick();
         var study = new GymStudy(options, _ => { });
@@ -71,7 +72,7 @@ static class Stress
             if ((i + 1) % 10 == 0) Console.Error.WriteLine($"{i + 1}/{iterations} iterations, {failures.Count} failed, {clock.Elapsed.TotalSeconds / (i + 1):F2} s each");
         }
         stop.Cancel();
-        Console.WriteLine($"stress {(wholeStudy ? "quick study" : $"{setting}/{method}")}: {iterations} iterations, {failures.Count} failed, {loadThreads} load thread(s)"
+        Console.WriteLine($"stress {(wholeStudy ? "quick study" : $"{setting.ConfigName}/{method.ConfigName}")}: {iterations} iterations, {failures.Count} failed, {loadThreads} load thread(s)"
             + (gcPressure ? ", GC pressure" : "") + $", {clock.Elapsed.TotalMinutes:F1} min");
         return failures.Count == 0 ? 0 : 1;
     }

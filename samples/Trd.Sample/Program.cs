@@ -10,6 +10,7 @@ using Trd.Core;
 using Trd.Runtime.Data;
 using Trd.Runtime.Gym;
 using Trd.Runtime.Pipeline;
+using static TorchSharp.torch;
 
 var options = Options.Parse(args);
 
@@ -21,44 +22,41 @@ Console.WriteLine($"student {student}\nteacher {teacher}");
 
 // 2. A recipe, composed from Trd.Core's primitives: TRD's trajectory and teacher context (along y_r, the teacher
 //    seeing y_o), with a generalised JSD (β = 0.1) instead of forward KL and a per-position clip at c = 1.
+//    Every choice is a type (Direction, Support, Clip, Trajectory, TeacherPrompt), never a string.
 var recipe = Recipe.Create(
     "TRD-JSD(0.1) clip 1",
-    Direction.NewJsd(0.1),
-    clip: Clip.NewPerPosition(1.0),
+    Direction.GeneralisedJsd(0.1),
+    clip: Clip.PerPositionAt(1.0),
     trajectory: Trajectory.Refined,
-    teacherPrompt: TeacherPrompt.Refine);
-RecipeModule.Validate(recipe); // throws, naming every problem, for an invalid composition
+    teacherPrompt: TeacherPrompt.Refine).Validate(); // throws, naming every problem, for an invalid composition
 Console.WriteLine($"recipe  {recipe}");
 
-// 3. The pipeline's config, in code (the same record `trd run --config` reads from JSON). The problem file uses
-//    DeepScaleR's columns: problem, answer, solution.
+// 3. The pipeline's config, in code: the same typed record `trd run --config` reads from JSON, where the setting, the
+//    recipe, the dtypes and the refine policies are words ("opd", "trd", "float32", "rollout"). The problem file
+//    uses DeepScaleR's columns: problem, answer, solution.
 var problems = Path.Combine(AppContext.BaseDirectory, "problems.jsonl");
 var sampling = new SamplingConfig { MaxNewTokens = 96, PromptBudget = 256, BatchSize = 32 };
 var config = new PipelineConfig
 {
-    Seed = 7, Setting = "opd", Device = "cpu", EnableThinking = false,
-    Recipe = "trd", Objective = ObjectiveSpec.From(recipe),
-    Student = new ModelSpec { Path = student, Dtype = "float32" },
-    Teacher = new ModelSpec { Path = teacher, Dtype = "float32" },
+    Seed = 7, Setting = Setting.Opd, Recipe = recipe, Device = "cpu", EnableThinking = false,
+    Student = new ModelSpec { Path = student, Dtype = ScalarType.Float32 },
+    Teacher = new ModelSpec { Path = teacher, Dtype = ScalarType.Float32 },
     Problems = problems,
     Rollout = sampling,
-    Refine = new RefineConfig { MaxNewTokens = 96, PromptBudget = 512, BatchSize = 32, OnEmpty = "rollout", OnTruncated = "keep" },
+    Refine = new RefineConfig { MaxNewTokens = 96, PromptBudget = 512, BatchSize = 32,
+        OnEmpty = EmptyRewritePolicy.Rollout, OnTruncated = TruncatedRewritePolicy.Keep },
     Train = new TrainConfig
     {
         Lora = new LoraSpec { Rank = 8, Alpha = 16, Dropout = 0.05 }, LearningRate = 2e-3, WarmupRatio = 0.1, FloorRatio = 0.1,
         MicroBatch = 8, GradAccum = 1, Epochs = 2, MaxLength = 512, SaveEvery = 1000, ChunkSize = 256, Tensorboard = false,
+        Subset = SubsetFilter.All,
     },
     Eval = new EvalConfig { Problems = [problems], K = 4, Base = true, Sampling = sampling },
 };
 
-// Record the config in the run directory, as `trd run` does, so the directory says what was trained.
-Directory.CreateDirectory(options.Out);
-var recorded = Path.Combine(options.Out, "config.json");
-if (File.Exists(recorded) && File.ReadAllText(recorded) != config.ToJson())
-    throw new InvalidOperationException($"{recorded}: this run directory holds a run of another config; choose another --out");
-File.WriteAllText(recorded, config.ToJson());
-
-// 4. The stages, one call each. Every stage resumes: run the program twice and the second run only reads.
+// 4. The stages, one call each, on a run directory the pipeline opens as `trd run` does: locked while the program runs,
+//    its config recorded in config.json (another config is refused) with a manifest.json. Every stage resumes: run the
+//    program twice and the second run only reads.
 using var pipeline = new TrdPipeline(config, options.Out, log: line => Console.WriteLine($"  {line}"));
 var rollouts = pipeline.Rollout();                 // stage 1: y_o ~ π_θ(· | x)
 var refinements = pipeline.Refine();               // stage 2: y_r ~ π_T(· | x, y_o)

@@ -10,6 +10,8 @@ static class Cli
 {
     /// <summary>Exit code for bad input: a config, file, field or value that cannot be used.</summary>
     public const int BadInput = 2;
+    /// <summary>Exit code for a run directory another process holds (its lock names the holder).</summary>
+    public const int Busy = 3;
 
     public static int Guard(Action action)
     {
@@ -17,6 +19,11 @@ static class Cli
         {
             action();
             return 0;
+        }
+        catch (RunLockedException e)
+        {
+            Console.Error.WriteLine($"trd: {e.Message}");
+            return Busy;
         }
         catch (Exception e) when (e is ConfigException or ProblemSetException or CheckpointException or TokenizerFileException or CorpusException
                                       or ArgumentException or FileNotFoundException or DirectoryNotFoundException)

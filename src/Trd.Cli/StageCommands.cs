@@ -29,10 +29,13 @@ static class StageCommands
         {
             var output = parse.GetRequiredValue(OutOption).FullName;
             var resume = parse.GetValue(ResumeOption);
-            var config = RunDirectory.Prepare(output, parse.GetValue(ConfigOption)?.FullName, $"trd {name}", mustBeFresh: isRun && !resume);
-            using var log = RunDirectory.OpenLog(output);
+            var configPath = parse.GetValue(ConfigOption)?.FullName;
+            // The run directory: locked for the whole command; --config recorded on first use, or the recorded one.
+            using var run = configPath is null ? RunDirectory.Resume(output, $"trd {name}", Console.Error.WriteLine)
+                : RunDirectory.Open(output, PipelineConfig.Load(configPath), $"trd {name}", mustBeFresh: isRun && !resume, configSource: configPath, log: Console.Error.WriteLine);
+            using var log = run.OpenLog();
             var progress = new ConsoleProgressSink();
-            using var pipeline = new TrdPipeline(config, output, line => { Console.Error.WriteLine(line); log.WriteLine($"[{DateTime.UtcNow:O}] {line}"); }, progress);
+            using var pipeline = new TrdPipeline(run, line => { Console.Error.WriteLine(line); log.WriteLine($"[{DateTime.UtcNow:O}] {line}"); }, progress);
             action(pipeline, resume);
             Console.Error.WriteLine($"{name}: done → {output}");
         }));

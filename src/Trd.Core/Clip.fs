@@ -12,14 +12,19 @@ open System
 ///   over v, as another implementation of the same paper does. A different objective: named apart.
 type Clip =
     | NoClip
-    | PerPosition of c: float
-    | PerVocabEntry of c: float
+    | PerPosition of C: float
+    | PerVocabEntry of C: float
 
     override this.ToString() =
         match this with
         | NoClip -> "no clip"
         | PerPosition c -> $"clip D at {c}"
         | PerVocabEntry c -> $"clip each vocabulary term at {c}"
+
+    /// The paper's per-position cap min(D_t, c) (C#: <c>Clip.PerPositionAt(0.1)</c>).
+    static member PerPositionAt(c: float) = PerPosition c
+    /// A cap on each vocabulary entry's term (C#: <c>Clip.PerVocabEntryAt(0.1)</c>).
+    static member PerVocabEntryAt(c: float) = PerVocabEntry c
 
 module Clip =
 

@@ -14,13 +14,16 @@ open System
 type Direction =
     | Forward
     | Reverse
-    | Jsd of beta: float
+    | Jsd of Beta: float
 
     override this.ToString() =
         match this with
         | Forward -> "forward KL"
         | Reverse -> "reverse KL"
         | Jsd b -> $"JSD(β={b})"
+
+    /// The generalised JSD with mixture weight β ∈ [0, 1] (C#: <c>Direction.GeneralisedJsd(0.1)</c>).
+    static member GeneralisedJsd(beta: float) = Jsd beta
 
 /// Per-position divergences on log-probability vectors (float64 reference).
 /// Inputs are log-probabilities already at the recipe's temperature and already restricted to the

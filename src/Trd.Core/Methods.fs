@@ -75,6 +75,28 @@ module Methods =
     [<CompiledName("Colour")>]
     let colour (id: string) = tryRow id |> Option.map (fun r -> r.Colour) |> Option.defaultValue otherColour
 
+    /// The method a config name denotes (case ignored): "forward-kl" → forwardKl; null for anything else,
+    /// including the reference rows, which have no config name.
+    [<CompiledName("TryOfConfigName")>]
+    let tryOfConfigName (name: string) : ComparisonRow =
+        let key = if obj.ReferenceEquals(name, null) then "" else name.Trim().ToLowerInvariant()
+        all |> Array.tryFind (fun r -> r.ConfigName = key) |> Option.defaultValue Unchecked.defaultof<ComparisonRow>
+
+    /// The recipe of a method under a setting (the clip constant depends on it). Raises for the reference rows.
+    [<CompiledName("RecipeOf")>]
+    let recipeOf (method: ComparisonRow) (setting: Setting) : Recipe =
+        if method = forwardKl then Recipes.forwardKl
+        elif method = forwardKlClip then Recipes.forwardKlClip setting
+        elif method = reverseKl then Recipes.reverseKl
+        elif method = reverseKlTopK then Recipes.reverseKlTopK
+        elif method = trd then Recipes.trd
+        else invalidArg "method" $"'{method.Id}' is not a distillation method; it has no recipe"
+
+    /// The catalogued method whose recipe under the setting equals the given one; null if none does.
+    [<CompiledName("TryOfRecipe")>]
+    let tryOfRecipe (recipe: Recipe) (setting: Setting) : ComparisonRow =
+        all |> Array.tryFind (fun m -> recipeOf m setting = recipe) |> Option.defaultValue Unchecked.defaultof<ComparisonRow>
+
     /// results.json's id of a config name: "forward-kl" → "forward_kl" (any name, catalogued or not).
     [<CompiledName("IdOf")>]
     let idOf (configName: string) = configName.Replace('-', '_')

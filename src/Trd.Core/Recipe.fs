@@ -20,6 +20,17 @@ type Setting =
 
     override this.ToString() = match this with Opd -> "OPD" | Opsd -> "OPSD"
 
+    /// The setting's word in configs, on the command line and in run-directory names: "opd", "opsd".
+    member this.ConfigName = match this with Opd -> "opd" | Opsd -> "opsd"
+
+    /// Both settings, OPD first.
+    static member All = [| Opd; Opsd |]
+
+    /// The setting a config word names (case ignored), or null.
+    static member TryParse(name: string) : Setting =
+        let key = if obj.ReferenceEquals(name, null) then "" else name.Trim().ToLowerInvariant()
+        Setting.All |> Array.tryFind (fun s -> s.ConfigName = key) |> Option.defaultValue Unchecked.defaultof<Setting>
+
 /// The teacher's prompt (Table 13): Vanilla sees the problem (and y* under OPSD) and the trajectory
 /// prefix; Refine additionally sees the rollout y_o that was rewritten into y_r (Eq. 6).
 type TeacherPrompt =
@@ -59,6 +70,38 @@ type Recipe =
     member r.WithTrajectory(trajectory: Trajectory) = { r with Trajectory = trajectory }
     member r.WithTeacherPrompt(prompt: TeacherPrompt) = { r with TeacherPrompt = prompt }
 
+    /// Every reason the recipe cannot be evaluated; empty when it is valid.
+    member recipe.Problems() : string[] =
+        [| if String.IsNullOrWhiteSpace recipe.Name then "the recipe has no name"
+           if not (recipe.Temperature > 0.0) || Double.IsInfinity recipe.Temperature then
+               $"temperature must be a finite number > 0, got {recipe.Temperature}"
+           match recipe.Direction with
+           | Jsd b when Double.IsNaN b || b < 0.0 || b > 1.0 -> $"JSD β must lie in [0, 1], got {b}"
+           | _ -> ()
+           match recipe.Support with
+           | TeacherTopK k | TeacherTopKWithTail k when k < 1 -> $"top-K needs K ≥ 1, got K = {k}"
+           | _ -> ()
+           match recipe.Clip with
+           | PerPosition c | PerVocabEntry c when Double.IsNaN c || c <= 0.0 || Double.IsInfinity c ->
+               $"the clip constant c must be a finite number > 0, got {c}"
+           | _ -> ()
+           if Estimator.isSampled recipe.Estimator then
+               if recipe.Direction <> Reverse then
+                   $"the sampled estimator {recipe.Estimator} estimates the reverse KL from the student's token; it cannot estimate {recipe.Direction}"
+               if recipe.Support <> FullVocabulary then
+                   $"the sampled estimator {recipe.Estimator} reads one token's log-probabilities; a {recipe.Support} support does not apply"
+               match recipe.Clip with
+               | PerVocabEntry _ -> "per-vocabulary-entry clipping needs the exact estimator (there are no entries to clip)"
+               | _ -> ()
+           if recipe.TeacherPrompt = Refine && recipe.Trajectory = Rollout then
+               "the refine teacher prompt conditions on y_o while scoring y_r: it needs Trajectory = Refined" |]
+
+    /// Throws ArgumentException listing every problem, or returns the recipe unchanged.
+    member r.Validate() : Recipe =
+        match r.Problems() with
+        | [||] -> r
+        | ps -> invalidArg "recipe" (sprintf "recipe '%s' is invalid: %s" r.Name (String.Join("; ", ps)))
+
     override r.ToString() =
         $"{r.Name}: {r.Direction}, {r.Support}, {r.Estimator}, {r.Clip}, T={r.Temperature}, along {r.Trajectory}, {r.TeacherPrompt} teacher prompt"
 
@@ -89,37 +132,11 @@ module Recipe =
 
     /// Every reason the recipe cannot be evaluated; empty when it is valid.
     [<CompiledName("Problems")>]
-    let problems (recipe: Recipe) : string[] =
-        [| if String.IsNullOrWhiteSpace recipe.Name then "the recipe has no name"
-           if not (recipe.Temperature > 0.0) || Double.IsInfinity recipe.Temperature then
-               $"temperature must be a finite number > 0, got {recipe.Temperature}"
-           match recipe.Direction with
-           | Jsd b when Double.IsNaN b || b < 0.0 || b > 1.0 -> $"JSD β must lie in [0, 1], got {b}"
-           | _ -> ()
-           match recipe.Support with
-           | TeacherTopK k | TeacherTopKWithTail k when k < 1 -> $"top-K needs K ≥ 1, got K = {k}"
-           | _ -> ()
-           match recipe.Clip with
-           | PerPosition c | PerVocabEntry c when Double.IsNaN c || c <= 0.0 || Double.IsInfinity c ->
-               $"the clip constant c must be a finite number > 0, got {c}"
-           | _ -> ()
-           if Estimator.isSampled recipe.Estimator then
-               if recipe.Direction <> Reverse then
-                   $"the sampled estimator {recipe.Estimator} estimates the reverse KL from the student's token; it cannot estimate {recipe.Direction}"
-               if recipe.Support <> FullVocabulary then
-                   $"the sampled estimator {recipe.Estimator} reads one token's log-probabilities; a {recipe.Support} support does not apply"
-               match recipe.Clip with
-               | PerVocabEntry _ -> "per-vocabulary-entry clipping needs the exact estimator (there are no entries to clip)"
-               | _ -> ()
-           if recipe.TeacherPrompt = Refine && recipe.Trajectory = Rollout then
-               "the refine teacher prompt conditions on y_o while scoring y_r: it needs Trajectory = Refined" |]
+    let problems (recipe: Recipe) : string[] = recipe.Problems()
 
     /// Throws ArgumentException listing every problem, or returns the recipe unchanged.
     [<CompiledName("Validate")>]
-    let validate (recipe: Recipe) =
-        match problems recipe with
-        | [||] -> recipe
-        | ps -> invalidArg "recipe" (sprintf "recipe '%s' is invalid: %s" recipe.Name (String.Join("; ", ps)))
+    let validate (recipe: Recipe) = recipe.Validate()
 
     /// What the student is conditioned on: π_θ(· | x, y_<t), with y the recipe's trajectory.
     [<CompiledName("StudentContext")>]

@@ -12,14 +12,19 @@ namespace Trd.Core
 ///   full-vocabulary value.
 type Support =
     | FullVocabulary
-    | TeacherTopK of k: int
-    | TeacherTopKWithTail of k: int
+    | TeacherTopK of K: int
+    | TeacherTopKWithTail of K: int
 
     override this.ToString() =
         match this with
         | FullVocabulary -> "full vocabulary"
         | TeacherTopK k -> $"teacher top-{k}"
         | TeacherTopKWithTail k -> $"teacher top-{k} + tail"
+
+    /// The teacher's top-K entries, both sides renormalised (C#: <c>Support.TopK(32)</c>).
+    static member TopK(k: int) = TeacherTopK k
+    /// The teacher's top-K entries plus one tail bucket (C#: <c>Support.TopKWithTail(32)</c>).
+    static member TopKWithTail(k: int) = TeacherTopKWithTail k
 
 /// A pair of log-probability vectors over the same support buckets.
 [<Struct>]

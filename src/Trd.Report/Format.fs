@@ -53,10 +53,12 @@ module Format =
             let body = if isSigned then signed body else body
             if f.StartsWith "pct" then body + "%" else body
 
-    /// A JSON number, or the named literals "NaN", "Infinity", "-Infinity" results.json writes for them.
+    /// A JSON number; null, which results.json writes for NaN (Trd.Runtime.Data.RunJson), is NaN; the named literals
+    /// "NaN", "Infinity", "-Infinity" of older results files are read too.
     let tryNumber (value: JsonElement) : float option =
         match value.ValueKind with
         | JsonValueKind.Number -> Some(value.GetDouble())
+        | JsonValueKind.Null -> Some nan
         | JsonValueKind.String ->
             match value.GetString() with
             | "NaN" -> Some nan

@@ -7,7 +7,7 @@ open System.Text.Json
 // The part of results.json (src/Trd.Runtime/Study/StudyResults.cs) that the report shows. Every printed value keeps
 // the JSON pointer it was read from, so the page can say, for each number, where in results.json it lives.
 
-/// A number of results.json and its JSON pointer. NaN where results.json has "NaN".
+/// A number of results.json and its JSON pointer. NaN where results.json has null (or an older file's "NaN").
 type Num = { Value: float; Pointer: string }
 
 /// A string (or boolean) of results.json and its JSON pointer.

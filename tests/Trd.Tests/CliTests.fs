@@ -111,4 +111,25 @@ let tests =
             Expect.equal b2 b1 "same base evaluation"
             Expect.equal t2 t1 "same final evaluation"
         }
+    
+        test "one writer per run directory: a second command exits 3 naming the holder; a killed holder's lock is taken over" {
+            let dir = tempDir ()
+            let run = Path.Combine(dir, "run")
+            use first = start [ "run"; "--config"; tinyConfig; "--out"; run ]
+            let note = Path.Combine(run, ".trd.lock.json")
+            let clock = Stopwatch.StartNew()
+            while not (File.Exists note) && clock.Elapsed < TimeSpan.FromMinutes 1.0 && not first.HasExited do
+                Threading.Thread.Sleep 50
+            Expect.isTrue (File.Exists note) "the first run holds the lock"
+            let code, _, err = trd [ "run"; "--config"; tinyConfig; "--out"; run; "--resume" ]
+            Expect.equal code 3 err
+            Expect.stringContains err "in use by another process" "says the directory is busy"
+            Expect.stringContains err $"pid {first.Id}" "names the holder"
+            first.Kill true
+            first.WaitForExit()
+            let code, _, err = trd [ "rollout"; "--out"; run ]
+            Expect.equal code 0 err
+            Expect.stringContains err "is gone; its lock is taken over" "the dead holder's lock is taken over, with a message"
+            Expect.isFalse (File.Exists note) "the note goes with the lock"
+        }
     ]

@@ -5,6 +5,7 @@ module Trd.Tests.DataTests
 open System
 open System.IO
 open Expecto
+open Trd.Core
 open Trd.Runtime.Data
 
 let private tempDir () =
@@ -129,7 +130,7 @@ let tests =
             let dir = tempDir ()
             let path = Path.Combine(dir, "corpus.parquet")
             let rows = [ rollout "a" false, refinement "a" "ok"; rollout "b" true, null ]
-            VerlExport.Write(path, rows |> Seq.map (fun (r, f) -> struct (r, f)), "y_r")
+            VerlExport.Write(path, rows |> Seq.map (fun (r, f) -> struct (r, f)), Trajectory.Refined)
             let ps = ProblemSet.Load path
             Expect.equal (ps |> Seq.map (fun p -> p.Id, p.Question, p.Answer, p.Solution, p.DataSource) |> Seq.toList)
                 [ "a", "q a", "1", "s", "d"; "b", "q b", "1", "s", "d" ] "ids, questions, answers, y*, data source"
@@ -141,4 +142,44 @@ let tests =
             Expect.equal (string extra["y_o"]) "y_o of a" "y_o kept"
             Expect.equal (string extra["y_r_status"]) "ok" "status kept"
         }
+    
+        testList "run directory" [
+            test "the lock is re-entrant within a process, leaves a note while held and removes it on the last release" {
+                let dir = tempDir ()
+                let note = Path.Combine(dir, Trd.Runtime.Pipeline.RunLock.NoteName)
+                let outer = Trd.Runtime.Pipeline.RunLock.Acquire(dir, "outer")
+                Expect.isTrue (File.Exists note) "a note names the holder"
+                Expect.stringContains (File.ReadAllText note) $"\"pid\":{Environment.ProcessId}" "with its pid"
+                let inner = Trd.Runtime.Pipeline.RunLock.Acquire(dir, "inner")
+                inner.Dispose()
+                Expect.isTrue (File.Exists note) "still held by the outer hold"
+                outer.Dispose()
+                Expect.isFalse (File.Exists note) "released"
+                use _again = Trd.Runtime.Pipeline.RunLock.Acquire(dir, "again")
+                Expect.isTrue (File.Exists note) "taken again"
+            }
+
+            test "a run directory refuses another config naming the file, and writes nothing for an invalid one" {
+                let dir = tempDir ()
+                let make seed problems = Trd.Runtime.Pipeline.PipelineConfig(Seed = seed, Problems = problems, Student = Trd.Runtime.Pipeline.ModelSpec(Path = "s"), Setting = Opsd)
+                let config = make 1L "p.jsonl"
+                do
+                    use run = Trd.Runtime.Pipeline.RunDirectory.Open(Path.Combine(dir, "a"), config, "test")
+                    Expect.isTrue (File.Exists(Path.Combine(dir, "a", "config.json"))) "config recorded"
+                    Expect.isTrue (File.Exists(Path.Combine(dir, "a", "manifest.json"))) "manifest recorded"
+                do
+                    use run = Trd.Runtime.Pipeline.RunDirectory.Open(Path.Combine(dir, "a"), config, "test again")
+                    Expect.equal run.Config.Seed config.Seed "the same config opens again"
+                let other = make 2L "p.jsonl"
+                let message = Generators.throwsMessage<Trd.Runtime.Pipeline.ConfigException> (fun () ->
+                    Trd.Runtime.Pipeline.RunDirectory.Open(Path.Combine(dir, "a"), other, "test other") |> ignore)
+                Expect.stringContains message (Path.Combine(dir, "a", "config.json")) "names the recorded config"
+                let bad = make 3L ""
+                Generators.throwsMessage<Trd.Runtime.Pipeline.ConfigException> (fun () ->
+                    Trd.Runtime.Pipeline.RunDirectory.Open(Path.Combine(dir, "b"), bad, "test bad") |> ignore) |> ignore
+                Expect.isFalse (Directory.Exists(Path.Combine(dir, "b"))) "nothing written before validation"
+                use _reopened = Trd.Runtime.Pipeline.RunDirectory.Open(Path.Combine(dir, "a"), config, "after a refusal")
+                Expect.isTrue true "a refusal released the lock"
+            }
+        ]
     ]

@@ -161,7 +161,7 @@ let private metricsTests =
                 Expect.equal lines.Length 2 "two lines"
                 Expect.equal lines[0] $"""{{"step":1,"wall_time":{epoch.ToUnixTimeSeconds()},"loss":0.5,"kl":null}}""" "the first line"
                 let read = MetricsLog.Read path
-                Expect.isEmpty read.SkippedLines "nothing torn"
+                Expect.isFalse read.TornFinalLine "nothing torn"
                 let r = read.Records
                 Expect.equal (r |> Seq.map (fun x -> x.Step) |> List.ofSeq) [ Nullable 1L; Nullable 2L ] "steps"
                 Expect.equal r[1].WallTime (Nullable(float (epoch.ToUnixTimeSeconds()) + 1.5)) "wall time from the clock"
@@ -195,30 +195,44 @@ let private metricsTests =
                 let r = (MetricsLog.Read path).Records
                 Expect.equal (r |> Seq.map (fun x -> x.Values["a"].Value) |> List.ofSeq) [ 1.0; 2.0 ] "both, in order")
 
-        testCase "a torn last line is skipped and reported; a later log starts a new line after it" <| fun () ->
+        testCase "a torn last line is left unread and reported, the file untouched; the next log cuts it away" <| fun () ->
             withTempDir (fun dir ->
                 let path = Path.Combine(dir, "metrics.jsonl")
                 do
                     use log = new MetricsLog(path)
                     log.Write(1L, values [ "a", 1.0 ])
                 File.AppendAllText(path, """{"step":2,"wall_time":17""")
+                let before = File.ReadAllBytes path
                 let torn = MetricsLog.Read path
                 Expect.equal torn.Records.Count 1 "the whole record"
-                Expect.equal (List.ofSeq torn.SkippedLines) [ 2 ] "line 2 is torn"
+                Expect.isTrue torn.TornFinalLine "the torn line is reported"
+                Expect.equal (File.ReadAllBytes path) before "reading modified nothing"
                 do
                     use log = new MetricsLog(path)
                     log.Write(3L, values [ "a", 3.0 ])
                 let after = MetricsLog.Read path
                 Expect.equal (after.Records |> Seq.map (fun x -> x.Step.Value) |> List.ofSeq) [ 1L; 3L ] "the new record is whole"
-                Expect.equal (List.ofSeq after.SkippedLines) [ 2 ] "the torn line stays reported")
+                Expect.isFalse after.TornFinalLine "the writer cut the torn line away"
+                Expect.equal (File.ReadAllLines path).Length 2 "two lines, no fragment kept")
 
-        testCase "an unterminated last line that is a whole object (another tool's file) is read" <| fun () ->
+        testCase "an unterminated last line that is a whole object (another tool's file) is read, and the next log keeps it" <| fun () ->
             withTempDir (fun dir ->
                 let path = Path.Combine(dir, "metrics.jsonl")
                 File.WriteAllText(path, "{\"step\":1,\"a\":1}\n\n{\"step\":2,\"a\":2}")
                 let read = MetricsLog.Read path
                 Expect.equal (read.Records |> Seq.map (fun x -> x.Step.Value) |> List.ofSeq) [ 1L; 2L ] "both records, the empty line ignored"
-                Expect.isEmpty read.SkippedLines "nothing skipped")
+                Expect.isFalse read.TornFinalLine "nothing torn"
+                do
+                    use log = new MetricsLog(path)
+                    log.Write(3L, values [ "a", 3.0 ])
+                Expect.equal ((MetricsLog.Read path).Records |> Seq.map (fun x -> x.Step.Value) |> List.ofSeq) [ 1L; 2L; 3L ] "the whole last line kept")
+
+        testCase "a bad line before the last is an error naming the file and line" <| fun () ->
+            withTempDir (fun dir ->
+                let path = Path.Combine(dir, "metrics.jsonl")
+                File.WriteAllText(path, "{\"step\":1}\n{\"step\":2,\n{\"step\":3}\n")
+                let message = Generators.throwsMessage<Trd.Runtime.Data.CorpusException> (fun () -> MetricsLog.Read path |> ignore)
+                Expect.stringContains message $"{path}, line 2" "file and line named")
 
         testCase "any record serialises as one object line, its non-finite floats as null" <| fun () ->
             withTempDir (fun dir ->

@@ -9,7 +9,7 @@ open Trd.Runtime.Pipeline
 let private config (recipe: string) (objective: string) =
     $$$"""{"recipe": "{{{recipe}}}", "objective": {{{objective}}}, "problems": "p.jsonl", "student": {"path": "s"}, "teacher": {"path": "t"}}"""
 
-let private resolve recipe objective = (PipelineConfig.Parse(config recipe objective, "c.json")).ResolveRecipe()
+let private resolve recipe objective = (PipelineConfig.Parse(config recipe objective, "c.json")).Validated("c.json").Recipe
 
 let private refused (recipe: string) (objective: string) (fragment: string) =
     try
@@ -34,8 +34,9 @@ let tests =
         testCase "the method catalogue: every method's config name parses to a recipe in both settings, ids and order are one list" <| fun () ->
             Expect.equal (Methods.all |> Array.map (fun m -> m.ConfigName) |> List.ofArray) (List.ofSeq RecipeNames.All) "the config's names are the catalogue's"
             for m in Methods.all do
-                for setting in [ Setting.Opd; Setting.Opsd ] do
-                    RecipeNames.Parse(m.ConfigName, setting) |> ignore
+                Expect.equal (Methods.tryOfConfigName m.ConfigName) m $"{m.ConfigName} parses"
+                for setting in Setting.All do
+                    Expect.equal (Methods.tryOfRecipe (Methods.recipeOf m setting) setting) m $"{m.ConfigName}'s recipe names it back under {setting}"
                 Expect.equal (Methods.idOf m.ConfigName) m.Id $"{m.ConfigName}: results.json's id"
                 Expect.equal (Methods.label m.Id) m.Label $"{m.Id}: label"
             Expect.equal (Methods.rows |> Array.map (fun r -> r.Id) |> Array.distinct).Length Methods.rows.Length "ids are distinct"
@@ -56,9 +57,15 @@ let tests =
             for _ in 1 .. 100 do
                 let recipe = randomRecipe rng
                 let written =
-                    PipelineConfig(Recipe = "trd", Objective = ObjectiveSpec.From recipe, Problems = "p.jsonl",
+                    PipelineConfig(Setting = (if rng.Next 2 = 0 then Opd else Opsd), Recipe = recipe, Problems = "p.jsonl",
                                    Student = ModelSpec(Path = "s"), Teacher = ModelSpec(Path = "t")).ToJson()
-                Expect.equal (PipelineConfig.Parse(written).ResolveRecipe()) recipe $"JSON round trip of {recipe}"
+                Expect.equal (PipelineConfig.Parse(written).Recipe) recipe $"JSON round trip of {recipe}"
+            for setting in Setting.All do
+                for m in Methods.all do
+                    let written = PipelineConfig(Setting = setting, Recipe = Methods.recipeOf m setting).ToJson()
+                    Expect.stringContains written $"\"recipe\": \"{m.ConfigName}\"" $"{m.ConfigName} under {setting} is written by name"
+                    Expect.isFalse (written.Contains "\"objective\"") $"{m.ConfigName} under {setting}: no objective"
+                    Expect.equal (PipelineConfig.Parse(written).Recipe) (Methods.recipeOf m setting) $"{m.ConfigName} under {setting} reads back"
 
         testCase "fields left out keep the named recipe's: clip_c alone moves Forward KL w/ Clip's constant" <| fun () ->
             Expect.equal (resolve "forward-kl-clip" """{"clip_c": 0.3}""") (Recipes.forwardKlClip(Opd).WithClip(PerPosition 0.3)) "c = 0.3"

@@ -24,17 +24,17 @@ let private problemsFile (dir: string) (count: int) =
     path
 
 /// A tiny OPD or OPSD config over the real Qwen3 tokenizer (random weights: outputs are noise, shapes are real).
-let private tinyConfigWith (withEval: bool) (dir: string) (setting: string) (recipe: string) =
+let private tinyConfigWith (withEval: bool) (dir: string) (setting: Setting) (method: ComparisonRow) =
     let tokenizer = TestData.qwen3ModelDirectory.Force()
     let random seed hidden = TinyModelSpec(HiddenSize = hidden, Layers = 1, Heads = 2, KvHeads = 1, HeadDim = 8, IntermediateSize = 32, Seed = seed, Std = 0.5)
     let problems = problemsFile dir 4
     PipelineConfig(
-        Seed = 7L, Setting = setting, Recipe = recipe,
+        Seed = 7L, Setting = setting, Recipe = Methods.recipeOf method setting,
         Student = ModelSpec(Random = random 1L 16, Tokenizer = tokenizer),
         Teacher = ModelSpec(Random = random 2L 24, Tokenizer = tokenizer),
         Problems = problems,
         Rollout = SamplingConfig(MaxNewTokens = 6, PromptBudget = 128, BatchSize = 3),
-        Refine = RefineConfig(MaxNewTokens = 6, PromptBudget = 512, BatchSize = 3, OnEmpty = "rollout", OnTruncated = "keep"),
+        Refine = RefineConfig(MaxNewTokens = 6, PromptBudget = 512, BatchSize = 3, OnEmpty = EmptyRewritePolicy.Rollout, OnTruncated = TruncatedRewritePolicy.Keep),
         Train = TrainConfig(Lora = LoraSpec(Rank = 2, Alpha = 4.0, Dropout = 0.0), LearningRate = 1e-3, MicroBatch = 1, GradAccum = 2,
                             Epochs = 1, MaxLength = 512, ChunkSize = 16),
         Eval = (if withEval then EvalConfig(Problems = [| problems |], K = 2, Sampling = SamplingConfig(MaxNewTokens = 4, PromptBudget = 128, BatchSize = 4)) else EvalConfig()))
@@ -58,9 +58,11 @@ let tests =
                     Expect.stringContains message part $"mentions {part}"
             }
             test "the recipe names map onto Trd.Core's recipes (clip constant by setting)" {
-                Expect.equal (RecipeNames.Parse("trd", Opd)) Recipes.trd "trd"
-                Expect.equal (RecipeNames.Parse("forward-kl-clip", Opsd)).Clip (PerPosition 0.06) "OPSD clip"
-                Expect.equal (RecipeNames.Parse("forward-kl-clip", Opd)).Clip (PerPosition 0.1) "OPD clip"
+                let recipe name setting = (PipelineConfig.Parse($$"""{"setting": "{{setting}}", "recipe": "{{name}}"}""")).Recipe
+                Expect.equal (recipe "trd" "opd") Recipes.trd "trd"
+                Expect.equal (recipe "forward-kl-clip" "opsd").Clip (PerPosition 0.06) "OPSD clip"
+                Expect.equal (recipe "forward-kl-clip" "opd").Clip (PerPosition 0.1) "OPD clip"
+                Expect.equal (recipe "Forward-KL-Clip" "OPSD") (Recipes.forwardKlClip Opsd) "words ignore case"
             }
             test "configs/tiny.json loads and validates" {
                 let c = PipelineConfig.Load(Path.Combine(TestData.repositoryRoot, "configs", "tiny.json"))
@@ -108,7 +110,7 @@ let tests =
         testSequenced <| testList "end to end" [
             test "OPD TRD: every stage runs on a tiny Qwen3 with the real tokenizer, and a torn stage resumes to the same corpus" {
                 let dir = tempDir ()
-                let config = tinyConfig dir "opd" "trd"
+                let config = tinyConfig dir Opd Methods.trd
                 let run = Path.Combine(dir, "run")
                 use pipeline = new TrdPipeline(config, run)
                 pipeline.RunAll(false)
@@ -137,7 +139,7 @@ let tests =
 
             test "OPSD baselines train along y_o with the student's backbone (adapters off) as teacher" {
                 let dir = tempDir ()
-                let config = tinyConfigWith false dir "opsd" "forward-kl-clip"
+                let config = tinyConfigWith false dir Opsd Methods.forwardKlClip
                 use pipeline = new TrdPipeline(config, Path.Combine(dir, "run"))
                 pipeline.Rollout() |> ignore
                 let struct (examples, counts) = pipeline.BuildExamples()

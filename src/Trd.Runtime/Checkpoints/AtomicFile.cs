@@ -4,9 +4,13 @@ namespace Trd.Runtime.Checkpoints;
 /// Writes a file all at once or not at all: into a hidden temporary file beside it, flushed to disk, then
 /// renamed over the target. A crash or an exception mid-write leaves the old file (or none), never half a file.
 /// </summary>
-internal static class AtomicFile
+public static class AtomicFile
 {
-    internal static void Write(string path, Action<Stream> write)
+    /// <summary>Writes a text file (UTF-8) atomically.</summary>
+    public static void WriteText(string path, string text) => Write(path, s => s.Write(System.Text.Encoding.UTF8.GetBytes(text)));
+
+    /// <summary>Writes a file atomically: <paramref name="write"/> fills the temporary file, which then replaces <paramref name="path"/>.</summary>
+    public static void Write(string path, Action<Stream> write)
     {
         var full = System.IO.Path.GetFullPath(path);
         var directory = System.IO.Path.GetDirectoryName(full)!;

@@ -1,4 +1,5 @@
 using Parquet.Serialization;
+using Trd.Core;
 
 namespace Trd.Runtime.Data;
 
@@ -67,10 +68,10 @@ public static class VerlExport
         public string response { get; set; } = "";
     }
 
-    /// <summary>Writes the rows atomically; <paramref name="trajectory"/> ("y_r" or "y_o") picks the response column.</summary>
-    public static void Write(string path, IEnumerable<(RolloutRecord Rollout, RefinementRecord? Refinement)> corpus, string trajectory)
+    /// <summary>Writes the rows atomically; <paramref name="trajectory"/> (y_r or y_o) picks the response column.</summary>
+    public static void Write(string path, IEnumerable<(RolloutRecord Rollout, RefinementRecord? Refinement)> corpus, Trajectory trajectory)
     {
-        if (trajectory is not ("y_r" or "y_o")) throw new ArgumentException($"trajectory must be 'y_r' or 'y_o', got '{trajectory}'", nameof(trajectory));
+        ArgumentNullException.ThrowIfNull(trajectory);
         var rows = corpus.Select((x, i) => new Row
         {
             data_source = x.Rollout.DataSource,
@@ -81,7 +82,7 @@ public static class VerlExport
                 index = i, id = x.Rollout.Id, solution = x.Rollout.Solution, y_o = x.Rollout.YO, y_r = x.Refinement?.YR,
                 y_o_correct = x.Rollout.YOCorrect, y_r_correct = x.Refinement?.YRCorrect, y_r_status = x.Refinement?.Status,
             },
-            response = trajectory == "y_r" && x.Refinement is { Status: "ok" or "truncated" } f ? f.YR : x.Rollout.YO,
+            response = trajectory.IsRefined && x.Refinement is { Status: "ok" or "truncated" } f ? f.YR : x.Rollout.YO,
         }).ToList();
         Checkpoints.AtomicFile.Write(path, stream =>
         {

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Trd.Runtime.Data;
 
 namespace Trd.Runtime.Logging;
 
@@ -12,7 +13,7 @@ namespace Trd.Runtime.Logging;
 /// <code>{"step": 12, "wall_time": 1795000000.25, "loss": 0.53, "kl": null}</code>
 /// <c>wall_time</c> is Unix seconds (as TensorBoard's). Numbers are JSON numbers, written in the shortest form that
 /// reads back to the same double; NaN and ±Infinity, which JSON cannot write, are written as <c>null</c> with the key
-/// kept, so a diverged loss shows as a gap, not a missing column. Safe to call from several threads; one
+/// kept (every run file's convention, <see cref="RunJson"/>), so a diverged loss shows as a gap, not a missing column. Safe to call from several threads; one
 /// <see cref="MetricsLog"/> per file at a time.
 /// </summary>
 public sealed class MetricsLog : IDisposable
@@ -27,9 +28,8 @@ public sealed class MetricsLog : IDisposable
     public string Path { get; }
 
     /// <summary>
-    /// Opens <paramref name="path"/> for appending (created with its directory if missing). If the file ends in a
-    /// torn line (a crashed run's last write), a line break is added first so the next record starts a line of its
-    /// own; <see cref="Read"/> then reports the torn line and skips it.
+    /// Opens <paramref name="path"/> for appending (created with its directory if missing), repairing a crashed run's
+    /// torn last line first as every run file's writer does (<see cref="RecordFile.OpenForAppend"/>).
     /// </summary>
     /// <param name="path">The JSON Lines file, conventionally <c>metrics.jsonl</c> in the run directory.</param>
     /// <param name="time">The clock for <c>wall_time</c>; the system clock if null.</param>
@@ -38,28 +38,9 @@ public sealed class MetricsLog : IDisposable
         ArgumentNullException.ThrowIfNull(path);
         Path = System.IO.Path.GetFullPath(path);
         _time = time ?? TimeProvider.System;
-        _options = SerializerOptions();
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
-        _stream = new FileStream(Path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
-        try
-        {
-            if (_stream.Length > 0)
-            {
-                _stream.Seek(-1, SeekOrigin.End);
-                var last = _stream.ReadByte();
-                _stream.Seek(0, SeekOrigin.End);
-                if (last != '\n')
-                {
-                    _stream.WriteByte((byte)'\n');
-                    _stream.Flush();
-                }
-            }
-        }
-        catch
-        {
-            _stream.Dispose();
-            throw;
-        }
+        _options = new JsonSerializerOptions(RecordFile.Json);
+        _options.Converters.Add(new JsonStringEnumConverter());
+        _stream = RecordFile.OpenForAppend(Path);
     }
 
     /// <summary>
@@ -129,15 +110,6 @@ public sealed class MetricsLog : IDisposable
         else w.WriteNull(name);
     }
 
-    static JsonSerializerOptions SerializerOptions()
-    {
-        var options = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-        options.Converters.Add(new NonFiniteAsNullDouble());
-        options.Converters.Add(new NonFiniteAsNullSingle());
-        options.Converters.Add(new JsonStringEnumConverter());
-        return options;
-    }
-
     /// <summary>Closes the file; later writes are an <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {
@@ -150,96 +122,36 @@ public sealed class MetricsLog : IDisposable
     }
 
     /// <summary>
-    /// Reads a metrics file. Each line should be a JSON object; a line that is not (a torn write from a crashed
-    /// run: the file's last line, or a line a later <see cref="MetricsLog"/> closed off before appending) is skipped
-    /// and its 1-based number reported in <see cref="MetricsLogContents.SkippedLines"/>. Empty lines are ignored.
-    /// An unterminated last line that is a whole object (a file written by another tool) is read.
+    /// Reads a metrics file through <see cref="RecordFile.Lines"/>: a torn last line is left unread (and
+    /// <see cref="MetricsLogContents.TornFinalLine"/> says so); any other line that is not a JSON object is an error
+    /// naming the file and line. Empty lines are ignored.
     /// </summary>
     public static MetricsLogContents Read(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        byte[] bytes;
-        // FileShare.ReadWrite: the run may still be appending.
-        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
-        using (var copy = new MemoryStream())
-        {
-            stream.CopyTo(copy);
-            bytes = copy.ToArray();
-        }
-        var records = new List<MetricsRecord>();
-        var skipped = new List<int>();
-        var start = 0;
-        var lineNumber = 0;
-        while (start < bytes.Length)
-        {
-            lineNumber++;
-            var end = Array.IndexOf(bytes, (byte)'\n', start);
-            if (end < 0) end = bytes.Length;
-            var line = bytes.AsMemory(start, end - start);
-            start = end + 1;
-            if (line.Span.Trim("\r \t"u8).IsEmpty) continue;
-            // An unterminated last line counts if it is a whole object: no prefix of a serialised object is one.
-            var record = Parse(line);
-            if (record is null) skipped.Add(lineNumber);
-            else records.Add(record);
-        }
-        return new MetricsLogContents(records, skipped);
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no metrics log", path);
+        var torn = false;
+        var records = RecordFile.Lines(path, _ => torn = true)
+            .Select(line => RecordFile.Parse(path, line, Parse))
+            .ToArray();
+        return new MetricsLogContents(records, torn);
     }
 
-    static MetricsRecord? Parse(ReadOnlyMemory<byte> line)
+    static MetricsRecord? Parse(string line)
     {
-        JsonDocument document;
-        try
+        using var document = JsonDocument.Parse(line);
+        var root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Object) return null;
+        long? step = root.TryGetProperty("step", out var s) && s.ValueKind == JsonValueKind.Number && s.TryGetInt64(out var st) ? st : null;
+        double? wallTime = root.TryGetProperty("wall_time", out var t) && t.ValueKind == JsonValueKind.Number ? t.GetDouble() : null;
+        var values = new Dictionary<string, double?>(StringComparer.Ordinal);
+        foreach (var property in root.EnumerateObject())
         {
-            document = JsonDocument.Parse(line);
+            if (property.Name is "step" or "wall_time") continue;
+            if (property.Value.ValueKind == JsonValueKind.Number) values[property.Name] = property.Value.GetDouble();
+            else if (property.Value.ValueKind == JsonValueKind.Null) values[property.Name] = null;
         }
-        catch (JsonException)
-        {
-            return null;
-        }
-        using (document)
-        {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) return null;
-            long? step = root.TryGetProperty("step", out var s) && s.ValueKind == JsonValueKind.Number && s.TryGetInt64(out var st) ? st : null;
-            double? wallTime = root.TryGetProperty("wall_time", out var t) && t.ValueKind == JsonValueKind.Number ? t.GetDouble() : null;
-            var values = new Dictionary<string, double?>(StringComparer.Ordinal);
-            foreach (var property in root.EnumerateObject())
-            {
-                if (property.Name is "step" or "wall_time") continue;
-                if (property.Value.ValueKind == JsonValueKind.Number) values[property.Name] = property.Value.GetDouble();
-                else if (property.Value.ValueKind == JsonValueKind.Null) values[property.Name] = null;
-            }
-            return new MetricsRecord(step, wallTime, values, root.Clone());
-        }
-    }
-
-    sealed class NonFiniteAsNullDouble : JsonConverter<double>
-    {
-        public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-            reader.TokenType == JsonTokenType.Null ? double.NaN : reader.GetDouble();
-
-        public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
-        {
-            if (double.IsFinite(value)) writer.WriteNumberValue(value);
-            else writer.WriteNullValue();
-        }
-
-        public override bool HandleNull => true;
-    }
-
-    sealed class NonFiniteAsNullSingle : JsonConverter<float>
-    {
-        public override float Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-            reader.TokenType == JsonTokenType.Null ? float.NaN : reader.GetSingle();
-
-        public override void Write(Utf8JsonWriter writer, float value, JsonSerializerOptions options)
-        {
-            if (float.IsFinite(value)) writer.WriteNumberValue(value);
-            else writer.WriteNullValue();
-        }
-
-        public override bool HandleNull => true;
+        return new MetricsRecord(step, wallTime, values, root.Clone());
     }
 }
 
@@ -252,6 +164,6 @@ public sealed class MetricsLog : IDisposable
 public sealed record MetricsRecord(long? Step, double? WallTime, IReadOnlyDictionary<string, double?> Values, JsonElement Json);
 
 /// <summary>What <see cref="MetricsLog.Read"/> found.</summary>
-/// <param name="Records">The well-formed records, in file order.</param>
-/// <param name="SkippedLines">1-based numbers of lines that were not a complete JSON object (torn writes), skipped.</param>
-public sealed record MetricsLogContents(IReadOnlyList<MetricsRecord> Records, IReadOnlyList<int> SkippedLines);
+/// <param name="Records">The records, in file order.</param>
+/// <param name="TornFinalLine">Whether a torn last line (a crashed run's record in flight) was left unread.</param>
+public sealed record MetricsLogContents(IReadOnlyList<MetricsRecord> Records, bool TornFinalLine);

@@ -48,7 +48,7 @@ internal static class TensorDivergence
             var terms = EntryTerms(recipe.Direction, a, b); // [C, S]
             if (recipe.Clip is Clip.PerVocabEntry entryClip)
             {
-                using var c = entryClip.c.ToScalar();
+                using var c = entryClip.C.ToScalar();
                 terms = terms.clamp_max(c);
             }
             d = terms.sum(-1);                              // [C]
@@ -56,7 +56,7 @@ internal static class TensorDivergence
 
         if (recipe.Clip is Clip.PerPosition cap)
         {
-            using var c = cap.c.ToScalar();
+            using var c = cap.C.ToScalar();
             return new Block(d, d.clamp_max(c), d.detach().gt(c));
         }
         return new Block(d, d, zeros_like(d, dtype: ScalarType.Bool));
@@ -87,7 +87,7 @@ internal static class TensorDivergence
     /// per-position clip: then ∂D_t/∂z_θ = (softmax(z_θ/T) − p_T)/T in closed form and no graph is needed.
     /// </summary>
     internal static bool HasClosedFormGradient(Recipe recipe) =>
-        (recipe.Direction.IsForward || recipe.Direction is Direction.Jsd { beta: 0.0 })
+        (recipe.Direction.IsForward || recipe.Direction is Direction.Jsd { Beta: 0.0 })
         && recipe.Support.IsFullVocabulary
         && recipe.Estimator.IsExact
         && recipe.Clip is not Clip.PerVocabEntry;
@@ -113,7 +113,7 @@ internal static class TensorDivergence
         var scale = weights.div(temperature);                              // [C]
         if (recipe.Clip is Clip.PerPosition cap)
         {
-            using var c = cap.c.ToScalar();
+            using var c = cap.C.ToScalar();
             var clipped = d.gt(c);                                         // [C]
             block = new Block(d, d.clamp_max(c), clipped);
             scale = scale.masked_fill(clipped, Scalars.Zero);              // no gradient above c
@@ -137,12 +137,12 @@ internal static class TensorDivergence
         {
             case Support.TeacherTopK topK:
             {
-                var index = lt.topk(topK.k, dim: -1).indexes;                       // [C, K]
+                var index = lt.topk(topK.K, dim: -1).indexes;                       // [C, K]
                 return (Renormalise(lt.gather(-1, index)), Renormalise(ls.gather(-1, index)));
             }
             case Support.TeacherTopKWithTail topK:
             {
-                var index = lt.topk(topK.k, dim: -1).indexes;                       // [C, K]
+                var index = lt.topk(topK.K, dim: -1).indexes;                       // [C, K]
                 return (WithTail(lt, index), WithTail(ls, index));                    // [C, K + 1]
             }
             default:
@@ -187,9 +187,9 @@ internal static class TensorDivergence
     {
         switch (direction)
         {
-            case Direction.Jsd jsd when jsd.beta > 0.0 && jsd.beta < 1.0:
+            case Direction.Jsd jsd when jsd.Beta > 0.0 && jsd.Beta < 1.0:
             {
-                var beta = jsd.beta;
+                var beta = jsd.Beta;
                 // M = β π_T + (1 − β) π_θ, in log space: [C, S]
                 using Scalar weightT = beta.ToScalar(), weightS = (1.0 - beta).ToScalar(),
                     logWeightT = Math.Log(beta).ToScalar(), logWeightS = Math.Log(1.0 - beta).ToScalar(),
@@ -198,7 +198,7 @@ internal static class TensorDivergence
                 return WeightedLogRatio(lt, lt, lm).mul(weightT)
                     .add(WeightedLogRatio(ls, ls, lm).mul(weightS), Scalars.One).mul(scale);
             }
-            case Direction.Jsd jsd when jsd.beta == 1.0:
+            case Direction.Jsd jsd when jsd.Beta == 1.0:
                 return WeightedLogRatio(ls, ls, lt);
             case Direction.Jsd:
                 return WeightedLogRatio(lt, lt, ls);

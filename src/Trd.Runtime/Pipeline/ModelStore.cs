@@ -64,14 +64,11 @@ public static class ModelStore
     }
 
     /// <summary>Loads a model directory on a device, float32 unless the spec or the device asks for bfloat16.</summary>
-    public static LoadedModel Load(string directory, Device device, string? dtype = null)
+    public static LoadedModel Load(string directory, Device device, ScalarType? dtype = null)
     {
-        var scalar = dtype switch
-        {
-            "bfloat16" => ScalarType.BFloat16,
-            "float32" => ScalarType.Float32,
-            _ => Devices.PrefersBFloat16(device) ? ScalarType.BFloat16 : ScalarType.Float32,
-        };
+        var scalar = dtype ?? (Devices.PrefersBFloat16(device) ? ScalarType.BFloat16 : ScalarType.Float32);
+        if (scalar is not (ScalarType.BFloat16 or ScalarType.Float32))
+            throw new ConfigException($"{directory}: dtype {scalar}: expected Float32 or BFloat16");
         var model = Qwen3Checkpoint.Load(directory, device, scalar);
         var tokenizer = Qwen3Tokenizer.FromDirectory(directory);
         if (tokenizer.VocabularySize > model.Config.VocabSize)

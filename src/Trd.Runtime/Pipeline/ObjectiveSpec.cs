@@ -52,7 +52,7 @@ public sealed record ObjectiveSpec
                 case "forward": r = r.WithDirection(Trd.Core.Direction.Forward); break;
                 case "reverse": r = r.WithDirection(Trd.Core.Direction.Reverse); break;
                 case "jsd":
-                    var beta = JsdBeta ?? (named.Direction is Trd.Core.Direction.Jsd j ? j.beta : double.NaN);
+                    var beta = JsdBeta ?? (named.Direction is Trd.Core.Direction.Jsd j ? j.Beta : double.NaN);
                     if (double.IsNaN(beta)) problems.Add("objective.direction: 'jsd' needs objective.jsd_beta");
                     else r = r.WithDirection(Trd.Core.Direction.NewJsd(beta));
                     break;
@@ -67,7 +67,7 @@ public sealed record ObjectiveSpec
 
         if (Support is not null)
         {
-            int? k = TopK ?? (named.Support is Trd.Core.Support.TeacherTopK t ? t.k : named.Support is Trd.Core.Support.TeacherTopKWithTail tt ? tt.k : null);
+            int? k = TopK ?? (named.Support is Trd.Core.Support.TeacherTopK t ? t.K : named.Support is Trd.Core.Support.TeacherTopKWithTail tt ? tt.K : null);
             switch (Support.ToLowerInvariant())
             {
                 case "full": r = r.WithSupport(Trd.Core.Support.FullVocabulary); if (TopK is not null) problems.Add("objective.top_k: applies only with support 'top-k' or 'top-k-tail'"); break;
@@ -99,7 +99,7 @@ public sealed record ObjectiveSpec
 
         if (Clip is not null)
         {
-            var c = ClipC ?? (named.Clip is Trd.Core.Clip.PerPosition p ? p.c : named.Clip is Trd.Core.Clip.PerVocabEntry e ? e.c : double.NaN);
+            var c = ClipC ?? (named.Clip is Trd.Core.Clip.PerPosition p ? p.C : named.Clip is Trd.Core.Clip.PerVocabEntry e ? e.C : double.NaN);
             switch (Clip.ToLowerInvariant())
             {
                 case "none": r = r.WithClip(Trd.Core.Clip.NoClip); if (ClipC is not null) problems.Add("objective.clip_c: applies only with clip 'per-position' or 'per-entry'"); break;
@@ -152,14 +152,14 @@ public sealed record ObjectiveSpec
             var d when d.IsForward => "forward",
             _ => "reverse",
         },
-        JsdBeta = recipe.Direction is Trd.Core.Direction.Jsd j ? j.beta : null,
+        JsdBeta = recipe.Direction is Trd.Core.Direction.Jsd j ? j.Beta : null,
         Support = recipe.Support switch
         {
             Trd.Core.Support.TeacherTopK => "top-k",
             Trd.Core.Support.TeacherTopKWithTail => "top-k-tail",
             _ => "full",
         },
-        TopK = recipe.Support is Trd.Core.Support.TeacherTopK t ? t.k : recipe.Support is Trd.Core.Support.TeacherTopKWithTail tt ? tt.k : null,
+        TopK = recipe.Support is Trd.Core.Support.TeacherTopK t ? t.K : recipe.Support is Trd.Core.Support.TeacherTopKWithTail tt ? tt.K : null,
         Estimator = recipe.Estimator.ToString().ToLowerInvariant(),
         Clip = recipe.Clip switch
         {
@@ -167,7 +167,7 @@ public sealed record ObjectiveSpec
             Trd.Core.Clip.PerVocabEntry => "per-entry",
             _ => "none",
         },
-        ClipC = recipe.Clip is Trd.Core.Clip.PerPosition p ? p.c : recipe.Clip is Trd.Core.Clip.PerVocabEntry e ? e.c : null,
+        ClipC = recipe.Clip is Trd.Core.Clip.PerPosition p ? p.C : recipe.Clip is Trd.Core.Clip.PerVocabEntry e ? e.C : null,
         Temperature = recipe.Temperature,
         Trajectory = recipe.Trajectory.IsRefined ? "y_r" : "y_o",
         TeacherPrompt = recipe.TeacherPrompt.IsRefine ? "refine" : "vanilla",

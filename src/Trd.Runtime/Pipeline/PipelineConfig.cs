@@ -1,6 +1,8 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Trd.Core;
+using static TorchSharp.torch;
 
 namespace Trd.Runtime.Pipeline;
 
@@ -9,16 +11,57 @@ namespace Trd.Runtime.Pipeline;
 /// are errors naming the key, so a typo never silently falls back to a default. Relative paths are resolved against
 /// the config file's directory.
 /// </summary>
-public sealed record PipelineConfig
+public sealed record PipelineConfig : IJsonOnDeserialized
 {
     /// <summary>The run's seed: data order, sampling and LoRA initialisation derive from it.</summary>
     public long Seed { get; init; } = 1;
-    /// <summary>"opd" (a separate teacher) or "opsd" (the student's own backbone, given y*).</summary>
-    public string Setting { get; init; } = "opd";
-    /// <summary>"trd", "forward-kl", "forward-kl-clip", "reverse-kl" or "reverse-kl-topk" (Table 13).</summary>
-    public string Recipe { get; init; } = "trd";
-    /// <summary>Fields that override the named recipe's (clip constant, top-K, temperature, JSD β, …); null: the recipe as named.</summary>
-    public ObjectiveSpec? Objective { get; init; }
+    /// <summary>OPD (a separate teacher) or OPSD (the student's own backbone, given y*). JSON: "opd", "opsd".</summary>
+    public Setting Setting { get; init; } = Setting.Opd;
+
+    /// <summary>
+    /// The stage-3 objective. JSON: <c>"recipe"</c> names one of the five methods (<see cref="Methods"/>; the clip
+    /// constant follows the setting) and <c>"objective"</c> overrides its fields (<see cref="ObjectiveSpec"/>). Written
+    /// back as the method's name when the recipe is one of them, else as <c>"objective"</c> with every field.
+    /// </summary>
+    [JsonIgnore]
+    public Recipe Recipe { get => _recipe; init => _recipe = value ?? throw new ArgumentNullException(nameof(Recipe)); }
+    Recipe _recipe = Recipes.Trd;
+
+    // The JSON edge of Recipe: read as written, resolved once the whole object (and so the setting) is read.
+    string? _recipeName;
+    ObjectiveSpec? _objective;
+
+    [JsonInclude, JsonPropertyName("recipe")]
+    string? RecipeName
+    {
+        get => Methods.TryOfRecipe(Recipe, Setting) is { } method ? method.ConfigName : null;
+        init => _recipeName = value;
+    }
+
+    [JsonInclude, JsonPropertyName("objective")]
+    ObjectiveSpec? Objective
+    {
+        get => Methods.TryOfRecipe(Recipe, Setting) is null ? ObjectiveSpec.From(Recipe) : null;
+        init => _objective = value;
+    }
+
+    // What parsing found wrong (an unknown word, an objective field that does not apply); Validated lists them.
+    string[] _parseProblems = [];
+
+    void IJsonOnDeserialized.OnDeserialized()
+    {
+        var named = Recipes.Trd;
+        if (_recipeName is not null)
+        {
+            var method = Methods.TryOfConfigName(_recipeName);
+            if (method is null) _parseProblems = [.. _parseProblems, $"recipe: unknown value '{_recipeName}' (expected one of {string.Join(", ", RecipeNames.All)})"];
+            else named = Methods.RecipeOf(method, Setting);
+        }
+        try { _recipe = _objective is null ? named : _objective.Apply(named); }
+        catch (ConfigException e) { (_recipe, _parseProblems) = (named, [.. _parseProblems, e.Message]); }
+        (_recipeName, _objective) = (null, null);
+    }
+
     /// <summary>Torch device ("cpu", "cuda", "cuda:1"); null: <see cref="Devices.Default"/>.</summary>
     public string? Device { get; init; }
     /// <summary>Qwen3's thinking mode in every chat-templated context (false appends an empty think block).</summary>
@@ -38,22 +81,7 @@ public sealed record PipelineConfig
     /// <summary>Evaluation.</summary>
     public EvalConfig Eval { get; init; } = new();
 
-    /// <summary>The recipe value this config names, under its setting.</summary>
-    public Recipe ResolveRecipe()
-    {
-        var named = RecipeNames.Parse(Recipe, ResolveSetting());
-        return Objective is null ? named : Objective.Apply(named);
-    }
-
-    /// <summary>The setting this config names.</summary>
-    public Setting ResolveSetting() => Setting.ToLowerInvariant() switch
-    {
-        "opd" => Trd.Core.Setting.Opd,
-        "opsd" => Trd.Core.Setting.Opsd,
-        _ => throw new ConfigException($"setting: unknown value '{Setting}' (expected 'opd' or 'opsd')"),
-    };
-
-    static readonly JsonSerializerOptions Json = new()
+    static readonly JsonSerializerOptions Json = ConfigWords.With(new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
@@ -61,7 +89,7 @@ public sealed record PipelineConfig
         AllowTrailingCommas = true,
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
+    });
 
     /// <summary>Reads a config file, resolving relative paths against its directory, and validates it.</summary>
     public static PipelineConfig Load(string path)
@@ -72,10 +100,24 @@ public sealed record PipelineConfig
         return Parse(text, path).ResolvePaths(Path.GetDirectoryName(Path.GetFullPath(path))!).Validated(path);
     }
 
-    /// <summary>Parses config JSON (paths left as written); <paramref name="source"/> names it in errors.</summary>
+    /// <summary>
+    /// Parses config JSON (paths left as written); <paramref name="source"/> names it in errors. Malformed JSON and
+    /// unknown keys throw here; an unknown word ("setting": "opx") or an objective field that does not apply is kept
+    /// for <see cref="Validated"/>, which lists every problem at once.
+    /// </summary>
     public static PipelineConfig Parse(string json, string source = "config")
     {
-        try { return JsonSerializer.Deserialize<PipelineConfig>(json, Json) ?? throw new ConfigException($"{source}: the config is null"); }
+        try
+        {
+            if (JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true })
+                is not JsonObject node)
+                throw new ConfigException($"{source}: the config is not a JSON object");
+            var problems = ConfigWords.TakeUnknownWords(node, typeof(PipelineConfig));
+            var config = node.Deserialize<PipelineConfig>(Json) ?? throw new ConfigException($"{source}: the config is null");
+            config._parseProblems = [.. problems, .. config._parseProblems];
+            return config;
+        }
+        catch (ConfigWordException e) { throw new ConfigException($"{source}: {e.Key}: {e.Message}"); }
         catch (JsonException e) { throw new ConfigException($"{source}: {e.Message}"); }
     }
 
@@ -100,12 +142,12 @@ public sealed record PipelineConfig
     {
         var problems = new List<string>();
         void Check(bool ok, string message) { if (!ok) problems.Add(message); }
-        Setting setting = Trd.Core.Setting.Opd;
-        try { setting = ResolveSetting(); } catch (ConfigException e) { problems.Add(e.Message); }
-        try { Trd.Core.RecipeModule.Validate(ResolveRecipe()); } catch (Exception e) when (e is ConfigException or ArgumentException) { problems.Add(e.Message); }
+        problems.AddRange(_parseProblems);
+        if (Setting is null) problems.Add("setting: none given");
+        if (Recipe.Problems() is { Length: > 0 } recipeProblems) problems.Add($"recipe '{Recipe.Name}' is invalid: {string.Join("; ", recipeProblems)}");
         Check(!string.IsNullOrEmpty(Problems), "problems: no training problem file given");
         problems.AddRange(Student.Errors("student"));
-        if (setting == Trd.Core.Setting.Opd)
+        if (Setting == Setting.Opd)
         {
             if (Teacher is null) problems.Add("teacher: OPD needs a separate teacher model");
             else problems.AddRange(Teacher.Errors("teacher"));
@@ -125,16 +167,9 @@ public static class RecipeNames
     /// <summary>The names, in the paper's order.</summary>
     public static readonly IReadOnlyList<string> All = Methods.All.Select(m => m.ConfigName).ToArray();
 
-    /// <summary>The recipe a config name denotes (the clip constant depends on the setting).</summary>
-    public static Recipe Parse(string name, Setting setting) => name.ToLowerInvariant() switch
-    {
-        "forward-kl" => Recipes.ForwardKl,
-        "forward-kl-clip" => Recipes.ForwardKlClip(setting),
-        "reverse-kl" => Recipes.ReverseKl,
-        "reverse-kl-topk" => Recipes.ReverseKlTopK,
-        "trd" => Recipes.Trd,
-        _ => throw new ConfigException($"recipe: unknown value '{name}' (expected one of {string.Join(", ", All)})"),
-    };
+    /// <summary>The method a config name denotes; a <see cref="ConfigException"/> listing the names otherwise.</summary>
+    public static ComparisonRow Parse(string name) => Methods.TryOfConfigName(name)
+        ?? throw new ConfigException($"recipe: unknown value '{name}' (expected one of {string.Join(", ", All)})");
 }
 
 /// <summary>A model: a Hugging Face directory (config.json, safetensors, tokenizer.json), or a random tiny Qwen3.</summary>
@@ -146,14 +181,14 @@ public sealed record ModelSpec
     public TinyModelSpec? Random { get; init; }
     /// <summary>For random models: "small" (the built-in small byte-level vocabulary) or a directory holding tokenizer.json.</summary>
     public string? Tokenizer { get; init; }
-    /// <summary>"float32" or "bfloat16"; null: the checkpoint's own dtype (bf16 only where the device supports it).</summary>
-    public string? Dtype { get; init; }
+    /// <summary>Float32 or BFloat16 (JSON: "float32", "bfloat16"); null: float32, or bfloat16 where the device prefers it.</summary>
+    public ScalarType? Dtype { get; init; }
 
     internal IEnumerable<string> Errors(string name)
     {
         if ((Path is null) == (Random is null)) yield return $"{name}: give exactly one of 'path' and 'random'";
         if (Random is not null && string.IsNullOrEmpty(Tokenizer)) yield return $"{name}.tokenizer: a random model needs a tokenizer ('small' or a directory with tokenizer.json)";
-        if (Dtype is not (null or "float32" or "bfloat16")) yield return $"{name}.dtype: expected 'float32' or 'bfloat16', got '{Dtype}'";
+        if (Dtype is { } d && !ConfigWords.Dtypes.Any(w => w.Value == d)) yield return $"{name}.dtype: expected {ConfigWords.Expected(ConfigWords.Dtypes)}, got {d}";
     }
 }
 
@@ -210,16 +245,16 @@ public record SamplingConfig
 /// <summary>Stage 2's sampling plus the policy for empty and truncated rewrites.</summary>
 public sealed record RefineConfig : SamplingConfig
 {
-    /// <summary>An empty rewrite: "skip" (not trained on, counted) or "rollout" (train on y_o instead, counted).</summary>
-    public string OnEmpty { get; init; } = "skip";
-    /// <summary>A rewrite that hit the budget: "skip", "rollout" or "keep" (train on the truncated y_r, counted).</summary>
-    public string OnTruncated { get; init; } = "skip";
+    /// <summary>An empty rewrite (JSON "skip" or "rollout"): not trained on, or trained on y_o instead; counted either way.</summary>
+    public EmptyRewritePolicy OnEmpty { get; init; } = EmptyRewritePolicy.Skip;
+    /// <summary>A rewrite that hit the budget (JSON "skip", "rollout" or "keep"): keep trains on the truncated y_r; counted.</summary>
+    public TruncatedRewritePolicy OnTruncated { get; init; } = TruncatedRewritePolicy.Skip;
 
     internal new IEnumerable<string> Errors(string name)
     {
         foreach (var p in base.Errors(name)) yield return p;
-        if (OnEmpty is not ("skip" or "rollout")) yield return $"{name}.on_empty: expected 'skip' or 'rollout', got '{OnEmpty}'";
-        if (OnTruncated is not ("skip" or "rollout" or "keep")) yield return $"{name}.on_truncated: expected 'skip', 'rollout' or 'keep', got '{OnTruncated}'";
+        if (!Enum.IsDefined(OnEmpty)) yield return $"{name}.on_empty: expected {ConfigWords.Expected(ConfigWords.OnEmpty)}, got {OnEmpty}";
+        if (!Enum.IsDefined(OnTruncated)) yield return $"{name}.on_truncated: expected {ConfigWords.Expected(ConfigWords.OnTruncated)}, got {OnTruncated}";
     }
 }
 
@@ -265,8 +300,8 @@ public sealed record TrainConfig
     public int MaxLength { get; init; } = 4096;
     /// <summary>Write a checkpoint every this many optimiser steps (and always at the end).</summary>
     public int SaveEvery { get; init; } = 1;
-    /// <summary>Training subset (App. B.3): "all", "fail", "succ" or "fail-to-succ".</summary>
-    public string Subset { get; init; } = "all";
+    /// <summary>Training subset (App. B.3; JSON "all", "fail", "succ" or "fail-to-succ").</summary>
+    public SubsetFilter Subset { get; init; } = SubsetFilter.All;
     /// <summary>Positions per chunk of the fused full-vocabulary objective (paper: 512).</summary>
     public int ChunkSize { get; init; } = 512;
     /// <summary>Write TensorBoard event files beside the JSONL metrics log.</summary>
@@ -289,7 +324,7 @@ public sealed record TrainConfig
         if (MaxLength < 2) yield return $"{name}.max_length: must be ≥ 2, got {MaxLength}";
         if (SaveEvery < 1) yield return $"{name}.save_every: must be ≥ 1, got {SaveEvery}";
         if (ChunkSize < 1) yield return $"{name}.chunk_size: must be ≥ 1, got {ChunkSize}";
-        if (Subset is not ("all" or "fail" or "succ" or "fail-to-succ")) yield return $"{name}.subset: expected 'all', 'fail', 'succ' or 'fail-to-succ', got '{Subset}'";
+        if (Subset is null) yield return $"{name}.subset: none given";
     }
 }
 

@@ -58,14 +58,14 @@ public sealed partial class TrdPipeline
             var usable = refined.Select(r => refinements[r.Id]).Where(f => f.HasRefinedTrajectory).ToArray();
             stats.Add(Stats("y_r", usable.Select(f => f.YRTokenCount).ToArray(), usable.Select(f => f.YRCorrect).ToArray()));
             joint = CorpusAnalysis.Joint(outcomes.Where(o => refinements[o.Id].HasRefinedTrajectory).ToArray());
-            foreach (var name in new[] { "all", "fail", "succ", "fail-to-succ" })
-                subsets[name] = CorpusAnalysis.Select(CorpusAnalysis.ParseFilter(name), outcomes).Length;
+            foreach (var filter in CorpusAnalysis.Filters)
+                subsets[CorpusAnalysis.FilterName(filter)] = CorpusAnalysis.Select(filter, outcomes).Length;
         }
         var status = refinements.Values.GroupBy(f => f.Status).ToDictionary(g => g.Key, g => g.Count());
         var report = new CorpusReport(rollouts.Count, stats.ToArray(), joint, status, subsets);
         Checkpoints.AtomicFile.Write(Path.Combine(AnalysisDirectory, "analysis.json"), s => JsonSerializer.Serialize(s, report, ReportJson));
         VerlExport.Write(Path.Combine(CorpusDirectory, "corpus.parquet"),
-            rollouts.Select(r => (r, refinements.TryGetValue(r.Id, out var f) ? f : null)), refined.Length > 0 ? "y_r" : "y_o");
+            rollouts.Select(r => (r, refinements.TryGetValue(r.Id, out var f) ? f : null)), refined.Length > 0 ? Trajectory.Refined : Trajectory.Rollout);
         _log($"analyze: {rollouts.Count} records; y_o accuracy {stats.First(s => s.Trajectory == "y_o").Accuracy:P1}" +
              (joint is { } j ? $"; y_r accuracy {stats.First(s => s.Trajectory == "y_r").Accuracy:P1}; fail→pass {j.FailPass}, pass→fail {j.PassFail}" : "") +
              $" → {AnalysisDirectory}");

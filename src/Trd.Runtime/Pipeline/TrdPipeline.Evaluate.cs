@@ -51,8 +51,8 @@ public sealed partial class TrdPipeline
     /// <summary>The names of the evaluated models: "base" (the untrained student) and "trained".</summary>
     public const string BaseModelName = "base", TrainedModelName = "trained";
 
-    /// <summary>Summaries and reports: indented, NaN (an empty bucket) written as "NaN".</summary>
-    static readonly JsonSerializerOptions ReportJson = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+    /// <summary>Summaries and reports: indented, NaN (an empty bucket) written as null (<see cref="RunJson"/>).</summary>
+    static JsonSerializerOptions ReportJson => RunJson.Indented;
 
     /// <summary>
     /// Evaluates the base student (when eval.base) and the trained one (adapters merged, as the paper does before

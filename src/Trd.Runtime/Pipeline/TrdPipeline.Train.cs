@@ -40,12 +40,12 @@ public sealed partial class TrdPipeline
         var rollouts = store.ReadRollouts();
         if (rollouts.Count == 0) throw new InvalidOperationException($"{CorpusDirectory}: no rollouts; run the rollout stage first");
         var refinements = store.ReadRefinements().ToDictionary(r => r.Id);
-        var needsRefinement = Recipe.Trajectory == Trajectory.Refined || Config.Train.Subset == "fail-to-succ";
+        var needsRefinement = Recipe.Trajectory == Trajectory.Refined || Config.Train.Subset.IsFailToSucc;
         if (needsRefinement && rollouts.FirstOrDefault(r => !refinements.ContainsKey(r.Id)) is { } unrefined)
             throw new InvalidOperationException($"{CorpusDirectory}: problem {unrefined.Id} has no refinement; run the refine stage first");
 
         var outcomes = rollouts.Select(r => new TrajectoryOutcome(r.Id, r.YOCorrect, refinements.TryGetValue(r.Id, out var f) && f.YRCorrect)).ToArray();
-        var keep = CorpusAnalysis.Select(CorpusAnalysis.ParseFilter(Config.Train.Subset), outcomes).ToHashSet();
+        var keep = CorpusAnalysis.Select(Config.Train.Subset, outcomes).ToHashSet();
         var tokenizer = Student.Tokenizer;
         var builder = Builder;
         var vanilla = RecipeModule.TeacherContext(Setting, Recipe.WithTeacherPrompt(TeacherPrompt.Vanilla).WithTrajectory(Trajectory.Rollout));
@@ -63,20 +63,20 @@ public sealed partial class TrdPipeline
             var f = refinements[r.Id];
             var policy = f.Status switch
             {
-                "ok" => "use",
-                "empty" => Count(ref empty, Config.Refine.OnEmpty),
-                RefinementRecord.PromptOverBudget => Count(ref overBudget, Config.Refine.OnEmpty),
-                "truncated" => Count(ref truncated, Config.Refine.OnTruncated) is "keep" ? "use" : Config.Refine.OnTruncated,
+                "ok" => Use.Refined,
+                "empty" => Count(ref empty, Of(Config.Refine.OnEmpty)),
+                RefinementRecord.PromptOverBudget => Count(ref overBudget, Of(Config.Refine.OnEmpty)),
+                "truncated" => Count(ref truncated, OfTruncated(Config.Refine.OnTruncated)),
                 _ => throw new InvalidOperationException($"{CorpusDirectory}: refinement of {r.Id} has an unknown status '{f.Status}'"),
             };
             switch (policy)
             {
-                case "use":
+                case Use.Refined:
                     examples.Add(new TrainExample(r.Id, student, builder.Encode(PromptBuilder.UserMessage(teacherParts, r.Question, r.Solution, f.Prompt)),
                         f.YRTokens, r.YOCorrect, "y_r"));
                     refined++;
                     break;
-                case "rollout": examples.Add(AlongRollout()); rollout++; break;
+                case Use.Rollout: examples.Add(AlongRollout()); rollout++; break;
                 default: skipped++; break;
             }
         }
@@ -87,7 +87,9 @@ public sealed partial class TrdPipeline
         };
         return (examples, counts);
 
-        static string Count(ref int counter, string policy) { counter++; return policy; }
+        static Use Count(ref int counter, Use use) { counter++; return use; }
+        static Use Of(EmptyRewritePolicy p) => p == EmptyRewritePolicy.Rollout ? Use.Rollout : Use.Nothing;
+        static Use OfTruncated(TruncatedRewritePolicy p) => p switch { TruncatedRewritePolicy.Keep => Use.Refined, TruncatedRewritePolicy.Rollout => Use.Rollout, _ => Use.Nothing };
     }
 
     /// <summary>
@@ -148,3 +150,6 @@ public sealed partial class TrdPipeline
         Checkpoints.AtomicFile.Write(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(string.Concat(kept))));
     }
 }
+
+/// <summary>What a problem contributes to stage 3: its y_r, its y_o, or nothing.</summary>
+enum Use { Refined, Rollout, Nothing }

@@ -30,18 +30,36 @@ public sealed partial class TrdPipeline : IDisposable
     LoadedModel? _teacher;
     IReadOnlyList<Problem>? _problems;
 
-    /// <summary>A pipeline over <paramref name="directory"/> with a validated config.</summary>
+    /// <summary>
+    /// A pipeline over <paramref name="directory"/>, opened for <paramref name="config"/> as a <see cref="RunDirectory"/>:
+    /// validated, locked for as long as the pipeline lives, refused if it holds a run of another config, and recorded
+    /// (config.json, manifest.json) on first use.
+    /// </summary>
     public TrdPipeline(PipelineConfig config, string directory, Action<string>? log = null, IProgressSink? progress = null)
+        : this(RunDirectory.Open(directory, config ?? throw new ArgumentNullException(nameof(config)), "TrdPipeline", log: log), owns: true, log, progress)
     {
-        Config = (config ?? throw new ArgumentNullException(nameof(config))).Validated();
-        Directory = Path.GetFullPath(directory);
-        System.IO.Directory.CreateDirectory(Directory);
-        Device = Config.Device is null ? Devices.Default : Devices.Parse(Config.Device);
-        Setting = Config.ResolveSetting();
-        Recipe = Config.ResolveRecipe();
+    }
+
+    /// <summary>A pipeline over a run directory the caller opened (and disposes).</summary>
+    public TrdPipeline(RunDirectory run, Action<string>? log = null, IProgressSink? progress = null)
+        : this(run ?? throw new ArgumentNullException(nameof(run)), owns: false, log, progress)
+    {
+    }
+
+    TrdPipeline(RunDirectory run, bool owns, Action<string>? log, IProgressSink? progress)
+    {
+        _run = run;
+        _ownsRun = owns;
+        Config = run.Config;
+        Directory = run.Path;
+        try { Device = Config.Device is null ? Devices.Default : Devices.Parse(Config.Device); }
+        catch { if (owns) run.Dispose(); throw; }
         _log = log ?? (_ => { });
         _progress = progress;
     }
+
+    readonly RunDirectory _run;
+    readonly bool _ownsRun;
 
     /// <summary>The run's config.</summary>
     public PipelineConfig Config { get; }
@@ -50,9 +68,9 @@ public sealed partial class TrdPipeline : IDisposable
     /// <summary>Where tensors live.</summary>
     public torch.Device Device { get; }
     /// <summary>OPD or OPSD.</summary>
-    public Setting Setting { get; }
+    public Setting Setting => Config.Setting;
     /// <summary>The stage-3 objective.</summary>
-    public Recipe Recipe { get; }
+    public Recipe Recipe => Config.Recipe;
 
     /// <summary>corpus/ inside the run directory.</summary>
     public string CorpusDirectory => Path.Combine(Directory, "corpus");
@@ -121,7 +139,7 @@ public sealed partial class TrdPipeline : IDisposable
     public void RunAll(bool resume)
     {
         Rollout();
-        if (Recipe.Trajectory == Trajectory.Refined || Config.Train.Subset is "fail-to-succ") Refine();
+        if (Recipe.Trajectory == Trajectory.Refined || Config.Train.Subset.IsFailToSucc) Refine();
         Train(resume);
         Evaluate();
         Analyze();
@@ -132,5 +150,6 @@ public sealed partial class TrdPipeline : IDisposable
     {
         _student?.Model.Dispose();
         _teacher?.Model.Dispose();
+        if (_ownsRun) _run.Dispose();
     }
 }

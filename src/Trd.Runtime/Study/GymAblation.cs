@@ -7,7 +7,7 @@ using Trd.Runtime.Pipeline;
 namespace Trd.Runtime.Study;
 
 /// <summary>One trained arm of an ablation: its recipe, run directory and held-out scores.</summary>
-public sealed record AblationArm(string Name, string Setting, Recipe Recipe, string Directory, EvalSummary Summary)
+public sealed record AblationArm(string Name, Setting Setting, Recipe Recipe, string Directory, EvalSummary Summary)
 {
     /// <summary>Avg@K on the held-out problems (mean correct fraction over the K samples of each problem).</summary>
     public double AvgAtK => Summary.MacroAvgAtK;
@@ -34,7 +34,7 @@ public sealed class GymAblation
     readonly GymStudy _study;
     readonly long _seed;
     readonly Lazy<(string Student, string Teacher)> _models;
-    readonly HashSet<string> _drawn = [];
+    readonly HashSet<Setting> _drawn = [];
 
     /// <summary>
     /// An ablation directory (default sizes: --quick's, 64 corpus and 32 held-out problems, K = 16). The plan is kept
@@ -47,7 +47,7 @@ public sealed class GymAblation
         var options = new StudyOptions
         {
             Directory = Path.GetFullPath(directory), CacheRoot = cacheRoot ?? Gym.GymModels.DefaultCacheRoot(),
-            Seeds = [seed], TrainProblems = trainProblems, HeldoutProblems = heldoutProblems, K = k, Methods = ["trd"],
+            Seeds = [seed], TrainProblems = trainProblems, HeldoutProblems = heldoutProblems, K = k, Methods = [Methods.Trd],
             Command = "GymAblation",
         };
         _study = new GymStudy(options, log, progress);
@@ -72,20 +72,15 @@ public sealed class GymAblation
     }
 
     /// <summary>Trains <paramref name="recipe"/> in <paramref name="setting"/> on that setting's shared corpus and evaluates it.</summary>
-    public AblationArm Run(Setting setting, Recipe recipe) => Run(setting.IsOpd ? "opd" : "opsd", recipe);
-
-    /// <summary>Trains <paramref name="recipe"/> ("opd" or "opsd") on that setting's shared corpus and evaluates it.</summary>
-    public AblationArm Run(string setting, Recipe recipe)
+    public AblationArm Run(Setting setting, Recipe recipe)
     {
+        ArgumentNullException.ThrowIfNull(setting);
         ArgumentNullException.ThrowIfNull(recipe);
-        if (setting is not ("opd" or "opsd")) throw new ArgumentException($"setting: unknown value '{setting}' (expected 'opd' or 'opsd')", nameof(setting));
-        RecipeModule.Validate(recipe);
-        var spec = ObjectiveSpec.From(recipe);
+        recipe.Validate();
         var directory = ArmDirectory(setting, recipe);
         // Once per setting and process: drawing is resumable, but its analysis would be redone for every arm.
         if (_drawn.Add(setting)) _study.DrawCorpus(_seed, setting, StudentDirectory, TeacherDirectory);
-        // The named recipe only supplies defaults: the spec writes every field out.
-        var summary = _study.TrainAndEvaluate(_seed, setting, "trd", StudentDirectory, TeacherDirectory, objective: spec, directory: directory);
+        var summary = _study.TrainAndEvaluate(_seed, setting, Methods.Trd, StudentDirectory, TeacherDirectory, recipe: recipe, directory: directory);
         return new AblationArm(recipe.Name, setting, recipe, directory, summary);
     }
 
@@ -96,7 +91,7 @@ public sealed class GymAblation
     /// The run directory of one arm: a slug of the recipe's name and a hash of its fields (not of its name, which does
     /// not change what is trained; two names for one objective are still two directories).
     /// </summary>
-    public string ArmDirectory(string setting, Recipe recipe)
+    public string ArmDirectory(Setting setting, Recipe recipe)
     {
         var spec = ObjectiveSpec.From(recipe);
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(spec.Canonical())))[..8];

@@ -1,10 +1,12 @@
 using System.Text.Json;
 using Trd.Core;
+using Trd.Runtime.Checkpoints;
 using Trd.Runtime.Data;
 using Trd.Runtime.Gym;
 using Trd.Runtime.Logging;
 using Trd.Runtime.Pipeline;
 using GymTask = Trd.Core.Gym;
+using static TorchSharp.torch;
 
 namespace Trd.Runtime.Study;
 
@@ -44,32 +46,36 @@ public sealed class GymStudy
     public string CorpusPath => Path.Combine(Directory, "problems", "corpus.jsonl");
 
     /// <summary>The subset ablation's methods and subsets (App. B.3, OPSD).</summary>
-    public static readonly string[] SubsetMethods = ["forward-kl", "reverse-kl", "trd"], SubsetFilters = ["fail", "succ", "fail-to-succ"];
+    public static readonly ComparisonRow[] SubsetMethods = [Methods.ForwardKl, Methods.ReverseKl, Methods.Trd];
+    /// <summary>The subset ablation's filters (App. B.3; "all" is the method's own row).</summary>
+    public static readonly SubsetFilter[] SubsetFilters = [SubsetFilter.Fail, SubsetFilter.Succ, SubsetFilter.FailToSucc];
 
     /// <summary>The run directory of the reference evaluations of one seed (model seed 1).</summary>
     public static string ReferenceDirectory(string study, long seed) => ReferenceDirectory(study, new StudyUnit(1, seed));
     /// <summary>The corpus run directory of one seed (model seed 1) and setting.</summary>
-    public static string CorpusDirectory(string study, long seed, string setting) => CorpusDirectory(study, new StudyUnit(1, seed), setting);
-    /// <summary>The run directory of one method (and subset, when not "all"), model seed 1.</summary>
-    public static string MethodDirectory(string study, long seed, string setting, string method, string subset = "all") =>
+    public static string CorpusDirectory(string study, long seed, Setting setting) => CorpusDirectory(study, new StudyUnit(1, seed), setting);
+    /// <summary>The run directory of one method (and subset, when not null or all), model seed 1.</summary>
+    public static string MethodDirectory(string study, long seed, Setting setting, ComparisonRow method, SubsetFilter? subset = null) =>
         MethodDirectory(study, new StudyUnit(1, seed), setting, method, subset);
 
     /// <summary>The run directory of the reference evaluations of one unit.</summary>
     public static string ReferenceDirectory(string study, StudyUnit unit) => Path.Combine(study, unit.Folder, "reference");
     /// <summary>The corpus run directory of one unit and setting.</summary>
-    public static string CorpusDirectory(string study, StudyUnit unit, string setting) => Path.Combine(study, unit.Folder, setting);
-    /// <summary>The run directory of one method (and subset, when not "all") of one unit.</summary>
-    public static string MethodDirectory(string study, StudyUnit unit, string setting, string method, string subset = "all") =>
-        Path.Combine(CorpusDirectory(study, unit, setting), subset == "all" ? method : $"{method}@{subset}");
+    public static string CorpusDirectory(string study, StudyUnit unit, Setting setting) => Path.Combine(study, unit.Folder, setting.ConfigName);
+    /// <summary>The run directory of one method (and subset, when not null or all) of one unit: &lt;method&gt; or &lt;method&gt;@&lt;subset&gt;.</summary>
+    public static string MethodDirectory(string study, StudyUnit unit, Setting setting, ComparisonRow method, SubsetFilter? subset = null) =>
+        Path.Combine(CorpusDirectory(study, unit, setting),
+            subset is null || subset.IsAll ? method.ConfigName : $"{method.ConfigName}@{CorpusAnalysis.FilterName(subset)}");
 
     /// <summary>Runs (or resumes) everything, then aggregates results.json. Returns the results.</summary>
     public StudyResults Run()
     {
+        using var held = RunLock.Acquire(Directory, _options.Command, _log);   // one study process per directory
         var started = DateTime.UtcNow;
         var models = Enumerable.Range(1, _options.ModelSeeds).Select(PrepareModels).ToArray();   // [model seed − 1]
         WriteProblems();
         var perUnit = 1 + _options.Settings.Length * (1 + _options.Methods.Length
-            + (_options.Subsets && _options.Settings.Contains("opsd") ? SubsetMethods.Length * SubsetFilters.Length / _options.Settings.Length : 0));
+            + (_options.Subsets && _options.Settings.Contains(Setting.Opsd) ? SubsetMethods.Length * SubsetFilters.Length / _options.Settings.Length : 0));
         var tracker = new ProgressTracker("study", _options.Units.Length * perUnit, _progress);
         foreach (var unit in _options.Units)
         {
@@ -80,8 +86,8 @@ public sealed class GymStudy
             {
                 DrawCorpus(unit, setting, student, teacher);
                 tracker.Advance(1);
-                var runs = _options.Methods.Select(m => (Method: m, Subset: "all")).ToList();
-                if (_options.Subsets && setting == "opsd")
+                var runs = _options.Methods.Select(m => (Method: m, Subset: SubsetFilter.All)).ToList();
+                if (_options.Subsets && setting == Setting.Opsd)
                     runs.AddRange(SubsetMethods.SelectMany(m => SubsetFilters.Select(f => (Method: m, Subset: f))));
                 foreach (var (method, subset) in runs)
                 {
@@ -90,7 +96,7 @@ public sealed class GymStudy
                 }
             }
         }
-        var manifest = RunManifest.Capture(_options.Command, _options, _options.Seeds[0], TorchSharp.torch.CPU, Directory);
+        var manifest = RunManifest.Capture(_options.Command, _options.Plan(), _options.Seeds[0], TorchSharp.torch.CPU, Directory);
         var versions = new Dictionary<string, string>(manifest.Versions) { ["git"] = manifest.GitCommit is null ? "unknown" : manifest.GitCommit[..12] + (manifest.GitDirty == true ? " (dirty)" : "") };
         var modelNames = new Dictionary<string, string> { ["student"] = Path.GetFileName(models[0].Student), ["teacher"] = Path.GetFileName(models[0].Teacher) };
         for (var m = 2; m <= models.Length; m++)
@@ -98,8 +104,8 @@ public sealed class GymStudy
             modelNames[$"student_{m}"] = Path.GetFileName(models[m - 1].Student);
             modelNames[$"teacher_{m}"] = Path.GetFileName(models[m - 1].Teacher);
         }
-        var info = new StudyInfo(_options.Command, _options.Quick, _options.Seeds, _options.Settings,
-            _options.Methods.Select(Methods.IdOf).ToArray(), _options.K, _options.TrainProblems, _options.HeldoutProblems,
+        var info = new StudyInfo(_options.Command, _options.Quick, _options.Seeds, _options.Settings.Select(s => s.ConfigName).ToArray(),
+            _options.Methods.Select(m => m.Id).ToArray(), _options.K, _options.TrainProblems, _options.HeldoutProblems,
             modelNames, $"{manifest.OperatingSystem}, {manifest.ProcessorCount} cores, {manifest.Runtime}, cpu", started, (DateTime.UtcNow - started).TotalSeconds, versions)
         { ModelSeeds = _options.ModelSeeds };
         var results = new StudyAggregator(Directory, _options, StudyAggregator.LoadTokenizer(models[0].Student)).Aggregate(info);
@@ -140,20 +146,20 @@ public sealed class GymStudy
     /// <summary>The reference evaluations of one unit (its folder's reference/). Returns (base, teacher).</summary>
     public (EvalSummary Base, EvalSummary Teacher) EvaluateReference(StudyUnit unit, string student, string teacher)
     {
-        using var reference = new TrdPipeline(Config(unit.Seed, "opd", "trd", student, teacher) with { Eval = EvalConfig(baseModel: true) },
+        using var reference = new TrdPipeline(Config(unit.Seed, Setting.Opd, Recipes.Trd, student, teacher) with { Eval = EvalConfig(baseModel: true) },
             ReferenceDirectory(Directory, unit), _log, _progress);
         var summaries = reference.Evaluate();
         return (summaries[0], reference.EvaluateDirectory(TeacherModelName, teacher));
     }
 
     /// <summary>seed-S/&lt;setting&gt;: the shared corpus of one seed and setting (rollouts y_o, refinements y_r) and its analysis.</summary>
-    public CorpusReport DrawCorpus(long seed, string setting, string student, string teacher) =>
+    public CorpusReport DrawCorpus(long seed, Setting setting, string student, string teacher) =>
         DrawCorpus(new StudyUnit(1, seed), setting, student, teacher);
 
     /// <summary>The shared corpus of one unit and setting, and its analysis.</summary>
-    public CorpusReport DrawCorpus(StudyUnit unit, string setting, string student, string teacher)
+    public CorpusReport DrawCorpus(StudyUnit unit, Setting setting, string student, string teacher)
     {
-        using var pipeline = new TrdPipeline(Config(unit.Seed, setting, "trd", student, teacher), CorpusDirectory(Directory, unit, setting), _log, _progress);
+        using var pipeline = new TrdPipeline(Config(unit.Seed, setting, Recipes.Trd, student, teacher), CorpusDirectory(Directory, unit, setting), _log, _progress);
         pipeline.Rollout();
         pipeline.Refine();
         return pipeline.Analyze();
@@ -161,19 +167,19 @@ public sealed class GymStudy
 
     /// <summary>
     /// Trains one method from the base student on the seed and setting's corpus (drawn first with
-    /// <see cref="DrawCorpus(long, string, string, string)"/>) and evaluates it. <paramref name="objective"/> overrides the named recipe's fields;
-    /// <paramref name="directory"/> (default <see cref="MethodDirectory(string, long, string, string, string)"/>) is the run directory. Returns the trained
-    /// model's summary.
+    /// <see cref="DrawCorpus(long, Setting, string, string)"/>) and evaluates it. <paramref name="recipe"/> replaces the method's
+    /// recipe; <paramref name="directory"/> (default <see cref="MethodDirectory(string, long, Setting, ComparisonRow, SubsetFilter?)"/>) is
+    /// the run directory. Returns the trained model's summary.
     /// </summary>
-    public EvalSummary TrainAndEvaluate(long seed, string setting, string method, string student, string teacher, string subset = "all",
-        ObjectiveSpec? objective = null, string? directory = null) =>
-        TrainAndEvaluate(new StudyUnit(1, seed), setting, method, student, teacher, subset, objective, directory);
+    public EvalSummary TrainAndEvaluate(long seed, Setting setting, ComparisonRow method, string student, string teacher, SubsetFilter? subset = null,
+        Recipe? recipe = null, string? directory = null) =>
+        TrainAndEvaluate(new StudyUnit(1, seed), setting, method, student, teacher, subset, recipe, directory);
 
-    /// <summary>One method of one unit, as <see cref="TrainAndEvaluate(long, string, string, string, string, string, ObjectiveSpec?, string?)"/>.</summary>
-    public EvalSummary TrainAndEvaluate(StudyUnit unit, string setting, string method, string student, string teacher, string subset = "all",
-        ObjectiveSpec? objective = null, string? directory = null)
+    /// <summary>One method of one unit, as <see cref="TrainAndEvaluate(long, Setting, ComparisonRow, string, string, SubsetFilter?, Recipe?, string?)"/>.</summary>
+    public EvalSummary TrainAndEvaluate(StudyUnit unit, Setting setting, ComparisonRow method, string student, string teacher, SubsetFilter? subset = null,
+        Recipe? recipe = null, string? directory = null)
     {
-        using var pipeline = Trained(unit, setting, method, student, teacher, subset, objective, directory);
+        using var pipeline = Trained(unit, setting, method, student, teacher, subset, recipe, directory);
         return pipeline.Evaluate().Single(s => s.Model == TrdPipeline.TrainedModelName);
     }
 
@@ -181,16 +187,16 @@ public sealed class GymStudy
     /// Trains one method of one unit (resuming what is there) and returns its pipeline, for evaluation or inspection
     /// (the caller disposes it). The benchmark's stress run calls it in a loop.
     /// </summary>
-    public TrdPipeline Trained(StudyUnit unit, string setting, string method, string student, string teacher, string subset = "all",
-        ObjectiveSpec? objective = null, string? directory = null)
+    public TrdPipeline Trained(StudyUnit unit, Setting setting, ComparisonRow method, string student, string teacher, SubsetFilter? subset = null,
+        Recipe? recipe = null, string? directory = null)
     {
         var corpus = CorpusDirectory(Directory, unit, setting);
         if (!File.Exists(Path.Combine(corpus, "corpus", CorpusStore.RefinementsStage + ".jsonl")))
             throw new InvalidOperationException($"{corpus}: no corpus yet for {unit}, {setting}: call DrawCorpus first");
         directory ??= MethodDirectory(Directory, unit, setting, method, subset);
         ShareCorpus(corpus, directory);
-        var config = Config(unit.Seed, setting, method, student, teacher);
-        var pipeline = new TrdPipeline(config with { Objective = objective, Train = config.Train with { Subset = subset } }, directory, _log, _progress);
+        var config = Config(unit.Seed, setting, recipe ?? Methods.RecipeOf(method, setting), student, teacher);
+        var pipeline = new TrdPipeline(config with { Train = config.Train with { Subset = subset ?? SubsetFilter.All } }, directory, _log, _progress);
         try { pipeline.Train(resume: true); }
         catch { pipeline.Dispose(); throw; }
         return pipeline;
@@ -202,17 +208,10 @@ public sealed class GymStudy
     void WritePlan()
     {
         var path = Path.Combine(Directory, "study.json");
-        var node = JsonSerializer.SerializeToNode(new
-        {
-            seeds = _options.Seeds, train_problems = _options.TrainProblems, heldout_problems = _options.HeldoutProblems, k = _options.K,
-            settings = _options.Settings, methods = _options.Methods, subsets = _options.Subsets,
-            student = _options.Student.Key, teacher = _options.Teacher.Key, gym_version = GymModels.Version,
-        })!.AsObject();
-        if (_options.ModelSeeds > 1) node["model_seeds"] = _options.ModelSeeds;   // a one-model-seed plan reads as it always did
-        var plan = node.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        var plan = _options.Plan().ToJsonString(new JsonSerializerOptions { WriteIndented = true });
         if (File.Exists(path) && File.ReadAllText(path) != plan)
             throw new ArgumentException($"{path}: this directory holds a study with another plan; choose another --out or delete it");
-        File.WriteAllText(path, plan);
+        if (!File.Exists(path)) AtomicFile.WriteText(path, plan);
     }
 
     void WriteProblems()
@@ -225,10 +224,7 @@ public sealed class GymStudy
             {
                 id = p.Id, problem = GymTask.Question(p.Terms), answer = GymTask.Answer(p.Terms), solution = GymTask.Solution(p.Terms),
             }));
-            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            var temporary = path + ".tmp";
-            File.WriteAllLines(temporary, lines);
-            File.Move(temporary, path, overwrite: true);
+            AtomicFile.WriteText(path, string.Concat(lines.Select(l => l + "\n")));
         }
         Write(CorpusPath, GymSplit.Corpus, _options.TrainProblems, "corpus", 101);
         Write(HeldoutPath, GymSplit.Heldout, _options.HeldoutProblems, "heldout", 202);
@@ -254,14 +250,14 @@ public sealed class GymStudy
     };
 
     /// <summary>The pipeline config of one run of the study (gym models, gym budgets, LoRA distillation).</summary>
-    PipelineConfig Config(long seed, string setting, string method, string student, string teacher) => new()
+    PipelineConfig Config(long seed, Setting setting, Recipe recipe, string student, string teacher) => new()
     {
-        Seed = seed, Setting = setting, Recipe = method, Device = "cpu", EnableThinking = false,
-        Student = new ModelSpec { Path = student, Dtype = "float32" },
-        Teacher = setting == "opd" ? new ModelSpec { Path = teacher, Dtype = "float32" } : null,
+        Seed = seed, Setting = setting, Recipe = recipe, Device = "cpu", EnableThinking = false,
+        Student = new ModelSpec { Path = student, Dtype = ScalarType.Float32 },
+        Teacher = setting == Setting.Opd ? new ModelSpec { Path = teacher, Dtype = ScalarType.Float32 } : null,
         Problems = CorpusPath,
         Rollout = new SamplingConfig { MaxNewTokens = 96, PromptBudget = 256, BatchSize = 64 },
-        Refine = new RefineConfig { MaxNewTokens = 96, PromptBudget = 512, BatchSize = 64, OnEmpty = "rollout", OnTruncated = "keep" },
+        Refine = new RefineConfig { MaxNewTokens = 96, PromptBudget = 512, BatchSize = 64, OnEmpty = EmptyRewritePolicy.Rollout, OnTruncated = TruncatedRewritePolicy.Keep },
         Train = new TrainConfig
         {
             Lora = new LoraSpec { Rank = 8, Alpha = 16, Dropout = 0.05 }, LearningRate = 2e-3, WarmupRatio = 0.1, FloorRatio = 0.1,

@@ -86,7 +86,7 @@ public sealed class StudyAggregator
         var basePassCounts = baseOutcomes.Select(seed => seed.Select(p => p.Count(x => x)).ToArray()).ToArray();
         bool[][] Members(DifficultyBucket b) => basePassCounts.Select(seed => seed.Select(c => c >= b.Low && c <= b.High).ToArray()).ToArray();
 
-        ResultRow Row(string setting, ModelOutcomes m, string? trajectory)
+        ResultRow Row(Setting setting, ModelOutcomes m, string? trajectory)
         {
             var isBase = m.Id == "base";
             var bucketRows = buckets.Select(b =>
@@ -98,7 +98,7 @@ public sealed class StudyAggregator
             var curve = Enumerable.Range(0, _options.K).Select(k => m.Outcomes.Average(seed => Metrics.PassAtKCurve(seed)[k])).ToArray();
             var perSeed = m.Outcomes.Select((seed, s) => new SeedScore(_units[s].Seed, Metrics.AvgAtK(seed), Metrics.PassAtK(seed), m.Sources[s])
                 { ModelSeed = _units[s].ModelSeed }).ToArray();
-            return new ResultRow(setting, m.Id, Methods.Label(m.Id), trajectory, E(Mean(m.Avg)), E(Mean(m.Pass)),
+            return new ResultRow(setting.ConfigName, m.Id, Methods.Label(m.Id), trajectory, E(Mean(m.Avg)), E(Mean(m.Pass)),
                 isBase ? null : E(Difference(m.Avg, baseModel.Avg)), isBase ? null : E(Difference(m.Pass, baseModel.Pass)),
                 bucketRows, curve, perSeed);
         }
@@ -106,7 +106,7 @@ public sealed class StudyAggregator
         foreach (var setting in _options.Settings)
         {
             rows.Add(Row(setting, baseModel, null));
-            if (setting == "opd")
+            if (setting == Setting.Opd)
             {
                 var (o, s) = Outcomes(reference, GymStudy.TeacherModelName);
                 rows.Add(Row(setting, new ModelOutcomes("teacher", o, s), null));
@@ -115,23 +115,22 @@ public sealed class StudyAggregator
             foreach (var method in _options.Methods)
             {
                 var (o, s) = Outcomes(unit => GymStudy.MethodDirectory(_directory, unit, setting, method), TrdPipeline.TrainedModelName);
-                var id = Methods.IdOf(method);
-                methods[id] = new ModelOutcomes(id, o, s);
-                rows.Add(Row(setting, methods[id], method == "trd" ? "y_r" : "y_o"));
+                methods[method.Id] = new ModelOutcomes(method.Id, o, s);
+                rows.Add(Row(setting, methods[method.Id], Methods.RecipeOf(method, setting).Trajectory.ToString()));
                 diagnostics.Add(Diagnostics(setting, method));
             }
             var corpus = Corpus(setting);
             trajectories.Add(corpus.Analysis);
-            claims.AddRange(Claims(setting, methods, baseModel, diagnostics.Where(d => d.Setting == setting).ToList(), corpus, Members));
-            if (subsets is not null && setting == "opsd")
+            claims.AddRange(Claims(setting, methods, baseModel, diagnostics.Where(d => d.Setting == setting.ConfigName).ToList(), corpus, Members));
+            if (subsets is not null && setting == Setting.Opsd)
                 foreach (var method in GymStudy.SubsetMethods.Where(_options.Methods.Contains))
                     foreach (var filter in GymStudy.SubsetFilters)
                     {
                         var (o, s) = Outcomes(unit => GymStudy.MethodDirectory(_directory, unit, setting, method, filter), TrdPipeline.TrainedModelName);
-                        var m = new ModelOutcomes(Methods.IdOf(method), o, s);
-                        var full = methods[Methods.IdOf(method)];
+                        var m = new ModelOutcomes(method.Id, o, s);
+                        var full = methods[method.Id];
                         var examples = _units.Sum(unit => ExampleCount(GymStudy.MethodDirectory(_directory, unit, setting, method, filter)));
-                        subsets.Add(new SubsetRow(setting, Methods.IdOf(method), filter, examples, E(Mean(m.Avg)), E(Mean(m.Pass)),
+                        subsets.Add(new SubsetRow(setting.ConfigName, method.Id, CorpusAnalysis.FilterName(filter), examples, E(Mean(m.Avg)), E(Mean(m.Pass)),
                             E(Difference(m.Avg, full.Avg)), E(Difference(m.Pass, full.Pass)), s));
                     }
         }
@@ -149,11 +148,11 @@ public sealed class StudyAggregator
     public static readonly string[] DiagnosticMetrics = ["kl_correct", "kl_incorrect", "ppl_gap", "ppl_student", "ppl_teacher", "epistemic_mass", "loss"];
 
     /// <summary>Per-unit values of one metric of one method's training log (NaN steps dropped).</summary>
-    double[][] MetricValues(string setting, string method, string metric) => _units.Select(unit =>
+    double[][] MetricValues(Setting setting, ComparisonRow method, string metric) => _units.Select(unit =>
         MetricsLog.Read(Path.Combine(GymStudy.MethodDirectory(_directory, unit, setting, method), "train", "metrics.jsonl")).Records
             .Select(r => r.Values.TryGetValue(metric, out var v) ? v ?? double.NaN : double.NaN).Where(double.IsFinite).ToArray()).ToArray();
 
-    DiagnosticRun Diagnostics(string setting, string method)
+    DiagnosticRun Diagnostics(Setting setting, ComparisonRow method)
     {
         var paths = _units.Select(unit => Path.Combine(GymStudy.MethodDirectory(_directory, unit, setting, method), "train", "metrics.jsonl")).ToArray();
         var logs = paths.Select(p => File.Exists(p) ? MetricsLog.Read(p).Records : throw new FileNotFoundException($"{p}: missing training log", p)).ToArray();
@@ -168,13 +167,12 @@ public sealed class StudyAggregator
                 columns.Select(c => c.Length == 0 ? double.NaN : c.Min()).ToArray(),
                 columns.Select(c => c.Length == 0 ? double.NaN : c.Max()).ToArray());
         }
-        var id = Methods.IdOf(method);
-        return new DiagnosticRun(setting, id, Methods.Label(id), method == "trd" ? "y_r" : "y_o", series, paths.Select(Relative).ToArray());
+        return new DiagnosticRun(setting.ConfigName, method.Id, method.Label, Methods.RecipeOf(method, setting).Trajectory.ToString(), series, paths.Select(Relative).ToArray());
     }
 
     sealed record CorpusData(TrajectoryAnalysis Analysis, double[][] YOLength, double[][] YRLength, double[][] YOCorrect, double[][] YRCorrect);
 
-    CorpusData Corpus(string setting)
+    CorpusData Corpus(Setting setting)
     {
         var yo = new List<RolloutRecord[]>();
         var yr = new List<Dictionary<string, RefinementRecord>>();
@@ -225,16 +223,16 @@ public sealed class StudyAggregator
         };
         var counts = CorpusAnalysis.Joint(refined.Select(x => new TrajectoryOutcome(x.Record.Id, x.Record.YOCorrect, x.Refinement.YRCorrect)).ToArray());
         var joint = new JointCounts(counts.PassPass, counts.PassFail, counts.FailPass, counts.FailFail);
-        return new CorpusData(new TrajectoryAnalysis(setting, lengths, accuracy, joint, sources.ToArray()), yoLength, yrLength, yoCorrect, yrCorrect);
+        return new CorpusData(new TrajectoryAnalysis(setting.ConfigName, lengths, accuracy, joint, sources.ToArray()), yoLength, yrLength, yoCorrect, yrCorrect);
     }
 
-    IEnumerable<ClaimResult> Claims(string setting, Dictionary<string, ModelOutcomes> methods, ModelOutcomes baseModel,
+    IEnumerable<ClaimResult> Claims(Setting setting, Dictionary<string, ModelOutcomes> methods, ModelOutcomes baseModel,
         List<DiagnosticRun> runs, CorpusData corpus, Func<DifficultyBucket, bool[][]> members)
     {
-        var name = setting.ToUpperInvariant();
-        ClaimResult Result(string id, string claim, ClaimOutcome o) => new(id, setting, claim, o.Verdict.Text, o.Measured, o.Rule);
-        var trd = methods["trd"];
-        var baselines = methods.Values.Where(m => m.Id != "trd").ToArray();
+        var name = setting.ToString();
+        ClaimResult Result(string id, string claim, ClaimOutcome o) => new(id, setting.ConfigName, claim, o.Verdict.Text, o.Measured, o.Rule);
+        var trd = methods[Methods.Trd.Id];
+        var baselines = methods.Values.Where(m => m.Id != Methods.Trd.Id).ToArray();
         var k = _options.K;
         yield return Result("trd_beats_baselines", $"{name}: TRD ≥ the dense-KL baselines on Avg@{k} and Pass@{k} (Tables 1–4)",
             Trd.Core.Claims.TrdBeatsBaselines(baselines.SelectMany(b => new[]
@@ -243,15 +241,16 @@ public sealed class StudyAggregator
                 new BaselineGap(Methods.Label(b.Id), $"Pass@{k}", Difference(trd.Pass, b.Pass)),
             }).ToArray()));
 
-        var yoMethod = _options.Methods.Contains("forward-kl") ? "forward-kl" : _options.Methods.First(m => m != "trd");
-        Interval Metric(string method, string metric) => Mean(MetricValues(setting, method, metric));
-        var yoLabel = Methods.Label(Methods.IdOf(yoMethod));
+        // The y_o side of the Fig. 3 claims: Forward KL (TRD's objective along y_o) when it ran, else the first baseline.
+        var yoMethod = _options.Methods.Contains(Methods.ForwardKl) ? Methods.ForwardKl : _options.Methods.First(m => m != Methods.Trd);
+        Interval Metric(ComparisonRow method, string metric) => Mean(MetricValues(setting, method, metric));
+        var yoLabel = yoMethod.Label;
         yield return Result("d_incorrect_near_zero", $"{name}: D^incorrect ≈ 0 on y_o — the teacher collapses onto the student's failure ({yoLabel} on y_o vs TRD on y_r; §4.3, Fig. 3 left)",
-            Trd.Core.Claims.IncorrectKlNearZero(Metric(yoMethod, "kl_incorrect"), Metric("trd", "kl_incorrect")));
+            Trd.Core.Claims.IncorrectKlNearZero(Metric(yoMethod, "kl_incorrect"), Metric(Methods.Trd, "kl_incorrect")));
         yield return Result("ppl_gap_opens", $"{name}: the PPL gap PPL_S − PPL_T opens on y_r ({yoLabel} on y_o vs TRD on y_r; Fig. 3 middle)",
-            Trd.Core.Claims.PplGapOpens(Metric(yoMethod, "ppl_gap"), Metric("trd", "ppl_gap")));
+            Trd.Core.Claims.PplGapOpens(Metric(yoMethod, "ppl_gap"), Metric(Methods.Trd, "ppl_gap")));
         yield return Result("epistemic_mass_lower", $"{name}: the teacher's epistemic-token mass is lower on y_r than on y_o ({yoLabel} vs TRD; Fig. 3 right)",
-            Trd.Core.Claims.EpistemicMassLower(Metric(yoMethod, "epistemic_mass"), Metric("trd", "epistemic_mass")));
+            Trd.Core.Claims.EpistemicMassLower(Metric(yoMethod, "epistemic_mass"), Metric(Methods.Trd, "epistemic_mass")));
         yield return Result("refined_shorter_more_correct", $"{name}: y_r is shorter and more often correct than y_o (§6.5, Fig. 5 left, App. B.1)",
             Trd.Core.Claims.RefinedShorterAndMoreCorrect(Difference(corpus.YRLength, corpus.YOLength), Difference(corpus.YRCorrect, corpus.YOCorrect)));
         var j = corpus.Analysis.Joint;

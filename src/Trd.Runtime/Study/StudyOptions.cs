@@ -1,3 +1,5 @@
+using Trd.Core;
+
 namespace Trd.Runtime.Study;
 
 /// <summary>What <c>trd study</c> runs: the plan (seeds, problem counts, settings, methods) and where.</summary>
@@ -23,10 +25,10 @@ public sealed record StudyOptions
     public int HeldoutProblems { get; init; } = 64;
     /// <summary>Samples per held-out problem (Avg@K, Pass@K).</summary>
     public int K { get; init; } = 16;
-    /// <summary>"opd", "opsd" or both.</summary>
-    public string[] Settings { get; init; } = ["opd", "opsd"];
-    /// <summary>The methods' config names (Pipeline.RecipeNames).</summary>
-    public string[] Methods { get; init; } = [.. Pipeline.RecipeNames.All];
+    /// <summary>OPD, OPSD or both.</summary>
+    public Setting[] Settings { get; init; } = Setting.All;
+    /// <summary>The methods compared (<see cref="Trd.Core.Methods.All"/>); TRD must be one.</summary>
+    public ComparisonRow[] Methods { get; init; } = Trd.Core.Methods.All;
     /// <summary>Also run App. B.3's subset-filter ablation (OPSD; Forward KL, Reverse KL and TRD on fail, succ, fail→succ).</summary>
     public bool Subsets { get; init; }
     /// <summary>The <c>--quick</c> plan: one seed, fewer problems (CI).</summary>
@@ -51,6 +53,22 @@ public sealed record StudyOptions
     public StudyOptions WithPlan(long[] seeds, int trainProblems, int heldoutProblems) =>
         this with { Seeds = seeds, TrainProblems = trainProblems, HeldoutProblems = heldoutProblems };
 
+    /// <summary>
+    /// The plan as study.json records it (and the manifest): seeds, sizes, settings and methods by their config words,
+    /// the models' keys. A directory holding another plan is refused.
+    /// </summary>
+    public System.Text.Json.Nodes.JsonObject Plan()
+    {
+        var node = System.Text.Json.JsonSerializer.SerializeToNode(new
+        {
+            seeds = Seeds, train_problems = TrainProblems, heldout_problems = HeldoutProblems, k = K,
+            settings = Settings.Select(s => s.ConfigName), methods = Methods.Select(m => m.ConfigName), subsets = Subsets,
+            student = Student.Key, teacher = Teacher.Key, gym_version = Gym.GymModels.Version,
+        })!.AsObject();
+        if (ModelSeeds > 1) node["model_seeds"] = ModelSeeds;   // a one-model-seed plan reads as it always did
+        return node;
+    }
+
     /// <summary>Raises <see cref="ArgumentException"/> naming the bad value.</summary>
     public StudyOptions Validated()
     {
@@ -60,10 +78,11 @@ public sealed record StudyOptions
         if (TrainProblems < 8) throw new ArgumentException($"study: --train-problems {TrainProblems}: at least 8");
         if (HeldoutProblems < 4) throw new ArgumentException($"study: --heldout-problems {HeldoutProblems}: at least 4");
         if (K < 2) throw new ArgumentException($"study: K = {K}: at least 2 (Pass@K and the buckets need several samples)");
-        foreach (var s in Settings)
-            if (s is not ("opd" or "opsd")) throw new ArgumentException($"study: setting '{s}': expected opd or opsd");
-        foreach (var m in Methods) Pipeline.RecipeNames.Parse(m, Trd.Core.Setting.Opd);
-        if (!Methods.Contains("trd")) throw new ArgumentException("study: the methods must include trd (the claims compare against it)");
+        if (Settings.Length == 0 || Settings.Any(s => s is null)) throw new ArgumentException("study: at least one setting, none null");
+        if (Settings.Distinct().Count() != Settings.Length) throw new ArgumentException($"study: settings repeat ({string.Join(", ", Settings.Select(s => s.ConfigName))})");
+        if (Methods.Any(m => m is null || !m.IsMethod)) throw new ArgumentException("study: every method must be one of Trd.Core.Methods.All");
+        if (Methods.Distinct().Count() != Methods.Length) throw new ArgumentException($"study: methods repeat ({string.Join(", ", Methods.Select(m => m.ConfigName))})");
+        if (!Methods.Contains(Trd.Core.Methods.Trd)) throw new ArgumentException("study: the methods must include trd (the claims compare against it)");
         return this;
     }
 }

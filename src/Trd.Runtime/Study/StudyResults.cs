@@ -146,11 +146,8 @@ public sealed record StudyResults(
     /// <summary>results.json's name in the study directory.</summary>
     public const string FileName = "results.json";
 
-    /// <summary>Indented; NaN (an empty bucket) written as "NaN".</summary>
-    public static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
+    /// <summary>Indented; NaN (an empty bucket) written as null (<see cref="Data.RunJson"/>).</summary>
+    public static JsonSerializerOptions Json => Data.RunJson.Indented;
 
     /// <summary>Reads results.json from a study directory.</summary>
     public static StudyResults Read(string studyDirectory)
