@@ -98,6 +98,14 @@ module Claims =
     /// x lies entirely above y: x.Low > y.High.
     let private above (x: Interval) (y: Interval) = x.Low > y.High
 
+    /// Reproduced when the interval the claim expects higher lies entirely above the other, not reproduced when it
+    /// lies entirely below, else (or when either is undefined) inconclusive.
+    let private ordered (expectedHigher: Interval) (expectedLower: Interval) =
+        if not (defined expectedHigher && defined expectedLower) then Inconclusive
+        elif above expectedHigher expectedLower then Reproduced
+        elif above expectedLower expectedHigher then NotReproduced
+        else Inconclusive
+
     /// "TRD consistently outperforms prior baselines" (abstract); "TRD is best on every benchmark at both
     /// scales" (§6.3, Tables 3–4): TRD ≥ Forward KL, Forward KL w/ Clip, Reverse KL and Reverse KL w/ Top-K on
     /// Avg@K and Pass@K. `gaps` holds TRD − baseline per baseline and metric.
@@ -150,12 +158,7 @@ module Claims =
             "Reproduced when the y_r interval of PPL_S − PPL_T lies entirely above the y_o interval (y_r Low > y_o High); "
             + "not reproduced when it lies entirely below (y_r High < y_o Low); else inconclusive."
         let measured = $"PPL_S − PPL_T on y_o {sig4 yO}; on y_r {sig4 yR}"
-        let verdict =
-            if not (defined yO && defined yR) then Inconclusive
-            elif above yR yO then Reproduced
-            elif above yO yR then NotReproduced
-            else Inconclusive
-        outcome verdict measured rule
+        outcome (ordered yR yO) measured rule
 
     /// "The teacher places 6–8 ‰ of its per-position mass on 16 epistemic onset tokens … The same metric on
     /// y_r (ours) collapses below 2 ‰" (§4.3, Figure 3 right); "the teacher's epistemic onset mass decreases
@@ -168,12 +171,7 @@ module Claims =
             + "(y_r High < y_o Low); not reproduced when it lies entirely above (y_r Low > y_o High); else inconclusive "
             + "(the paper's ~3× is reported as y_o / y_r, not required)."
         let measured = $"teacher epistemic mass on y_o {sig4 yO}; on y_r {sig4 yR}; y_o / y_r = {ratio yO.Mean yR.Mean}"
-        let verdict =
-            if not (defined yO && defined yR) then Inconclusive
-            elif above yO yR then Reproduced
-            elif above yR yO then NotReproduced
-            else Inconclusive
-        outcome verdict measured rule
+        outcome (ordered yO yR) measured rule
 
     /// "Refinement compresses the trajectory … y_r moves substantially below y_o" and "Refinement raises
     /// verifier accuracy … (+8.9% / +15.6%)" (App. B.1, Figures 6–7 left and middle). `lengthDifference` is

@@ -151,5 +151,24 @@ let tests =
                 let outcome = pipeline.Train(false)
                 Expect.equal outcome.Steps 2L "steps"
             }
+
+            test "a shared corpus is read in place: its stages only check it, and an incomplete one is refused naming it" {
+                let dir = tempDir ()
+                let config = tinyConfigWith false dir Opsd Methods.forwardKl
+                let drawn = Path.Combine(dir, "drawn")
+                do
+                    use owner = new TrdPipeline(config, drawn)
+                    owner.Rollout() |> ignore
+                let shared = Path.Combine(drawn, "corpus")
+                let before = File.ReadAllBytes(Path.Combine(shared, "rollouts.jsonl"))
+                use reader = new TrdPipeline(config.WithCorpus shared, Path.Combine(dir, "reader"))
+                Expect.equal (reader.Rollout()) 0 "nothing written"
+                Expect.equal (reader.Train(false)).Steps 2L "trains on the shared y_o"
+                Expect.equal (File.ReadAllBytes(Path.Combine(shared, "rollouts.jsonl"))) before "the shared corpus is unchanged"
+                Expect.isFalse (Directory.Exists(Path.Combine(dir, "reader", "corpus"))) "no corpus of its own"
+                let message = Generators.throwsMessage<ConfigException> (fun () -> reader.Refine() |> ignore)
+                Expect.stringContains message shared "names the shared corpus"
+                Expect.stringContains message "refinements" "and the missing stage"
+            }
         ]
     ]

@@ -177,6 +177,20 @@ let tests =
                 for analysisKey, resultsKey in [ "PassPass", "pass_pass"; "PassFail", "pass_fail"; "FailPass", "fail_pass"; "FailFail", "fail_fail" ] do
                     Expect.equal (analysis["joint"][analysisKey] |> int32) (t["joint"][resultsKey] |> int32) $"{setting} joint {resultsKey}"
 
+        testCase "every method reads its setting's one corpus in place: no copy, its config.json names it, its run directory is recorded" <| fun () ->
+            let directory = finished ()
+            for setting in [ "opd"; "opsd" ] do
+                let corpus = Path.Combine(directory, "seed-1", setting, "corpus")
+                Expect.isTrue (File.Exists(Path.Combine(corpus, "refinements.jsonl"))) $"{setting}: the drawn corpus"
+                for m in Trd.Core.Methods.all do
+                    let run = Path.Combine(directory, "seed-1", setting, m.ConfigName)
+                    Expect.isFalse (Directory.Exists(Path.Combine(run, "corpus"))) $"{setting}/{m.ConfigName}: no copy of the corpus"
+                    let config = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "config.json")))
+                    Expect.equal (config["corpus"] |> str) corpus $"{setting}/{m.ConfigName}: config.json names the shared corpus"
+                    Expect.equal (config["setting"] |> str) setting $"{setting}/{m.ConfigName}: its setting"
+                    Expect.isTrue (File.Exists(Path.Combine(run, "manifest.json"))) $"{setting}/{m.ConfigName}: manifest"
+                    Expect.isFalse (File.Exists(Path.Combine(run, ".trd.lock.json"))) $"{setting}/{m.ConfigName}: the lock was released"
+
         testCase "one claim line per claim and setting, each with a verdict, the measured values and the rule" <| fun () ->
             let directory = finished ()
             let results = resultsNode directory

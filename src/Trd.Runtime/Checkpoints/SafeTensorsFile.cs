@@ -69,12 +69,17 @@ public sealed class SafeTensorsFile : ITensorCheckpoint
     {
         ArgumentNullException.ThrowIfNull(names);
         var entries = names.Select(Entry).ToArray();
+        using var file = OpenChecked();
+        return Collect(entries.Select(entry => (entry.Name, Read(file, entry, device, dtype))));
+    }
+
+    /// <summary>The tensors <paramref name="tensors"/> makes, by name; on a failure the ones already made are disposed.</summary>
+    internal static Dictionary<string, Tensor> Collect(IEnumerable<(string Name, Tensor Tensor)> tensors)
+    {
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         try
         {
-            using var file = OpenChecked();
-            foreach (var entry in entries)
-                result.Add(entry.Name, Read(file, entry, device, dtype));
+            foreach (var (name, tensor) in tensors) result.Add(name, tensor);
             return result;
         }
         catch

@@ -74,19 +74,9 @@ public sealed class ShardedSafeTensors : ITensorCheckpoint
         ArgumentNullException.ThrowIfNull(names);
         var wanted = names.ToArray();
         foreach (var name in wanted) Entry(name);
-        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        try
-        {
-            foreach (var group in wanted.GroupBy(n => _shardOf[n]))
-                foreach (var (name, tensor) in group.Key.Load(group, device, dtype))
-                    result.Add(name, tensor);
-            return result;
-        }
-        catch
-        {
-            foreach (var t in result.Values) t.Dispose();
-            throw;
-        }
+        return SafeTensorsFile.Collect(wanted.GroupBy(n => _shardOf[n])
+            .SelectMany(group => group.Key.Load(group, device, dtype))
+            .Select(kv => (kv.Key, kv.Value)));
     }
 
     /// <inheritdoc/>

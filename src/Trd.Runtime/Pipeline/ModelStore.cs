@@ -63,10 +63,35 @@ public static class ModelStore
         return directory;
     }
 
+    static readonly Dictionary<(string Directory, string Device, ScalarType Dtype), LoadedModel> Frozen = [];
+    static readonly Lock FrozenGate = new();
+
+    /// <summary>
+    /// A frozen model (eval mode, no gradients), loaded once per process and shared by every pipeline that asks for the
+    /// same directory, device and dtype: a teacher that teaches five methods over three seeds is read from disk once.
+    /// Callers must not modify or dispose it; it lives as long as the process.
+    /// </summary>
+    public static LoadedModel LoadFrozen(string directory, Device device, ScalarType? dtype = null)
+    {
+        var key = (Path.GetFullPath(directory), device.ToString(), Resolve(device, dtype));
+        lock (FrozenGate)
+        {
+            if (Frozen.TryGetValue(key, out var loaded)) return loaded;
+            loaded = Load(directory, device, dtype);
+            loaded.Model.eval();
+            foreach (var p in loaded.Model.parameters()) p.requires_grad = false;
+            Frozen[key] = loaded;
+            return loaded;
+        }
+    }
+
+    static ScalarType Resolve(Device device, ScalarType? dtype) =>
+        dtype ?? (Devices.PrefersBFloat16(device) ? ScalarType.BFloat16 : ScalarType.Float32);
+
     /// <summary>Loads a model directory on a device, float32 unless the spec or the device asks for bfloat16.</summary>
     public static LoadedModel Load(string directory, Device device, ScalarType? dtype = null)
     {
-        var scalar = dtype ?? (Devices.PrefersBFloat16(device) ? ScalarType.BFloat16 : ScalarType.Float32);
+        var scalar = Resolve(device, dtype);
         if (scalar is not (ScalarType.BFloat16 or ScalarType.Float32))
             throw new ConfigException($"{directory}: dtype {scalar}: expected Float32 or BFloat16");
         var model = Qwen3Checkpoint.Load(directory, device, scalar);

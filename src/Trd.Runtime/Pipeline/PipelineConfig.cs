@@ -72,6 +72,12 @@ public sealed record PipelineConfig : IJsonOnDeserialized
     public ModelSpec? Teacher { get; init; }
     /// <summary>The training problem set (JSONL or parquet; DeepScaleR or verl layout).</summary>
     public string Problems { get; init; } = "";
+    /// <summary>
+    /// Another run's corpus directory (its <c>corpus/</c>) to train on, read in place; null: this run's own
+    /// <c>corpus/</c>. Stages 1 and 2 never write into a shared corpus: they only check it is complete. The study's
+    /// methods share their seed and setting's corpus this way.
+    /// </summary>
+    public string? Corpus { get; init; }
     /// <summary>Stage 1.</summary>
     public SamplingConfig Rollout { get; init; } = new();
     /// <summary>Stage 2.</summary>
@@ -121,6 +127,9 @@ public sealed record PipelineConfig : IJsonOnDeserialized
         catch (JsonException e) { throw new ConfigException($"{source}: {e.Message}"); }
     }
 
+    /// <summary>The same config reading another run's corpus in place (for F# callers, which cannot use <c>with</c>).</summary>
+    public PipelineConfig WithCorpus(string? corpus) => this with { Corpus = corpus };
+
     /// <summary>The config as JSON (what the run manifest records).</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
@@ -131,6 +140,7 @@ public sealed record PipelineConfig : IJsonOnDeserialized
         return this with
         {
             Problems = R(Problems)!,
+            Corpus = R(Corpus),
             Student = Student with { Path = R(Student.Path), Tokenizer = Student.Tokenizer is "small" ? "small" : R(Student.Tokenizer) },
             Teacher = Teacher is null ? null : Teacher with { Path = R(Teacher.Path), Tokenizer = Teacher.Tokenizer is "small" ? "small" : R(Teacher.Tokenizer) },
             Eval = Eval with { Problems = Eval.Problems.Select(p => R(p)!).ToArray() },

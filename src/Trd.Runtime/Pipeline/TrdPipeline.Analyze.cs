@@ -64,7 +64,7 @@ public sealed partial class TrdPipeline
         var status = refinements.Values.GroupBy(f => f.Status).ToDictionary(g => g.Key, g => g.Count());
         var report = new CorpusReport(rollouts.Count, stats.ToArray(), joint, status, subsets);
         Checkpoints.AtomicFile.Write(Path.Combine(AnalysisDirectory, "analysis.json"), s => JsonSerializer.Serialize(s, report, ReportJson));
-        VerlExport.Write(Path.Combine(CorpusDirectory, "corpus.parquet"),
+        VerlExport.Write(Path.Combine(SharesCorpus ? AnalysisDirectory : CorpusDirectory, "corpus.parquet"),
             rollouts.Select(r => (r, refinements.TryGetValue(r.Id, out var f) ? f : null)), refined.Length > 0 ? Trajectory.Refined : Trajectory.Rollout);
         _log($"analyze: {rollouts.Count} records; y_o accuracy {stats.First(s => s.Trajectory == "y_o").Accuracy:P1}" +
              (joint is { } j ? $"; y_r accuracy {stats.First(s => s.Trajectory == "y_r").Accuracy:P1}; fail→pass {j.FailPass}, pass→fail {j.PassFail}" : "") +

@@ -69,7 +69,7 @@ public sealed partial class TrdPipeline
         Dictionary<string, int[]>? basePasses = null;
         if (Config.Eval.Base)
         {
-            var baseModel = ModelStore.Load(Student.Directory, Device, Config.Student.Dtype);
+            var baseModel = ModelStore.Load(StudentDirectory, Device, Config.Student.Dtype);
             using (baseModel.Model)
                 summaries.Add(EvaluateModel(BaseModelName, baseModel, datasets, null, out basePasses));
         }
@@ -77,7 +77,7 @@ public sealed partial class TrdPipeline
         if (checkpoint is null) _log("eval: no training checkpoint yet; only the base model evaluated");
         else
         {
-            var trained = ModelStore.Load(Student.Directory, Device, Config.Student.Dtype);
+            var trained = ModelStore.Load(StudentDirectory, Device, Config.Student.Dtype);
             using (trained.Model)
             {
                 TrainerCheckpoint.LoadWeights(checkpoint, trained.Model);

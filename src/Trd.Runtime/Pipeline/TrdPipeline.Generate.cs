@@ -17,6 +17,7 @@ public sealed partial class TrdPipeline
     /// </summary>
     public int Rollout()
     {
+        if (SharesCorpus) return CheckShared(CorpusStore.RolloutsStage, Problems.Select(p => p.Id));
         var problems = Problems;
         var builder = Builder;
         var prompts = problems.Select(p => builder.Initial(p.Question, Config.Rollout.PromptBudget)).ToArray();
@@ -69,6 +70,7 @@ public sealed partial class TrdPipeline
     /// </summary>
     public int Refine()
     {
+        if (SharesCorpus) return CheckShared(CorpusStore.RefinementsStage, CorpusStore.Open(CorpusDirectory).ReadRollouts().Select(r => r.Id));
         var store = CorpusStore.Open(CorpusDirectory);
         foreach (var repair in store.Repairs) _log(repair);
         var rollouts = store.ReadRollouts();
@@ -130,4 +132,15 @@ public sealed partial class TrdPipeline
 
     static int[] WithoutStop(int[] tokens, Tokenization.ITokenizer tokenizer) =>
         tokens.Length > 0 && tokenizer.StopIds.Contains(tokens[^1]) ? tokens[..^1] : tokens;
+
+    /// <summary>A shared corpus is read, never written: a stage on it only checks that every record it would write is there.</summary>
+    int CheckShared(string stage, IEnumerable<string> ids)
+    {
+        var done = CorpusStore.Open(CorpusDirectory).CompletedIds(stage);
+        var missing = ids.Where(id => !done.Contains(id)).ToArray();
+        if (missing.Length > 0)
+            throw new ConfigException($"corpus: {CorpusDirectory} is another run's corpus and lacks {missing.Length} {stage} record(s) (first: {missing[0]}); finish that run's {stage} stage there");
+        _log($"{stage}: the shared corpus {CorpusDirectory} is complete ({done.Count} records); nothing to write");
+        return 0;
+    }
 }

@@ -112,7 +112,7 @@ public sealed partial class TrdPipeline
         else
         {
             // OPSD with full fine-tuning: the teacher is a frozen copy of the initial weights.
-            teacher = ModelStore.Load(Student.Directory, Device, Config.Student.Dtype).Model;
+            teacher = ModelStore.Load(StudentDirectory, Device, Config.Student.Dtype).Model;
             foreach (var p in teacher.parameters()) p.requires_grad = false;
         }
 

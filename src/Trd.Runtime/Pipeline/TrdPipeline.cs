@@ -18,7 +18,8 @@ namespace Trd.Runtime.Pipeline;
 /// </summary>
 /// <remarks>
 /// Layout of the run directory: <c>manifest.json</c>; <c>models/</c> (random models written on first use);
-/// <c>corpus/rollouts.jsonl</c>, <c>corpus/refinements.jsonl</c>, <c>corpus/corpus.parquet</c> (verl layout);
+/// <c>corpus/rollouts.jsonl</c>, <c>corpus/refinements.jsonl</c>, <c>corpus/corpus.parquet</c> (verl layout; or
+/// another run's corpus, read in place: <see cref="PipelineConfig.Corpus"/>);
 /// <c>train/checkpoints/</c>, <c>train/metrics.jsonl</c>, <c>train/tensorboard/</c>; <c>eval/&lt;model&gt;/</c>;
 /// <c>analysis/analysis.json</c>.
 /// </remarks>
@@ -73,7 +74,9 @@ public sealed partial class TrdPipeline : IDisposable
     public Recipe Recipe => Config.Recipe;
 
     /// <summary>corpus/ inside the run directory.</summary>
-    public string CorpusDirectory => Path.Combine(Directory, "corpus");
+    public string CorpusDirectory => Config.Corpus ?? Path.Combine(Directory, "corpus");
+    /// <summary>Whether the corpus is another run's (<see cref="PipelineConfig.Corpus"/>): read, never written.</summary>
+    public bool SharesCorpus => Config.Corpus is not null;
     /// <summary>train/ inside the run directory.</summary>
     public string TrainDirectory => Path.Combine(Directory, "train");
     /// <summary>eval/ inside the run directory.</summary>
@@ -81,18 +84,21 @@ public sealed partial class TrdPipeline : IDisposable
     /// <summary>analysis/ inside the run directory.</summary>
     public string AnalysisDirectory => Path.Combine(Directory, "analysis");
 
+    /// <summary>The student's model directory (a random student is written there on first use); loads nothing.</summary>
+    public string StudentDirectory => _studentDirectory ??= ModelStore.Materialise(Config.Student, Directory, "student");
+    string? _studentDirectory;
+
     /// <summary>The student model (base weights), loaded on first use.</summary>
-    public LoadedModel Student => _student ??= ModelStore.Load(ModelStore.Materialise(Config.Student, Directory, "student"), Device, Config.Student.Dtype);
+    public LoadedModel Student => _student ??= ModelStore.Load(StudentDirectory, Device, Config.Student.Dtype);
 
     /// <summary>The OPD teacher, loaded on first use (OPSD: null — the student's backbone teaches).</summary>
     public LoadedModel? Teacher => Setting == Setting.Opsd ? null
         : _teacher ??= LoadTeacher();
 
+    /// <summary>The OPD teacher is frozen: loaded once per process and shared (<see cref="ModelStore.LoadFrozen"/>).</summary>
     LoadedModel LoadTeacher()
     {
-        var teacher = ModelStore.Load(ModelStore.Materialise(Config.Teacher!, Directory, "teacher"), Device, Config.Teacher!.Dtype);
-        teacher.Model.eval();
-        foreach (var p in teacher.Model.parameters()) p.requires_grad = false;
+        var teacher = ModelStore.LoadFrozen(ModelStore.Materialise(Config.Teacher!, Directory, "teacher"), Device, Config.Teacher!.Dtype);
         CheckSameVocabulary(Student.Tokenizer, teacher.Tokenizer);
         return teacher;
     }
@@ -148,8 +154,7 @@ public sealed partial class TrdPipeline : IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
-        _student?.Model.Dispose();
-        _teacher?.Model.Dispose();
+        _student?.Model.Dispose();                // the teacher is shared by the process (LoadFrozen): not ours to dispose
         if (_ownsRun) _run.Dispose();
     }
 }

@@ -194,9 +194,10 @@ public sealed class GymStudy
         if (!File.Exists(Path.Combine(corpus, "corpus", CorpusStore.RefinementsStage + ".jsonl")))
             throw new InvalidOperationException($"{corpus}: no corpus yet for {unit}, {setting}: call DrawCorpus first");
         directory ??= MethodDirectory(Directory, unit, setting, method, subset);
-        ShareCorpus(corpus, directory);
         var config = Config(unit.Seed, setting, recipe ?? Methods.RecipeOf(method, setting), student, teacher);
-        var pipeline = new TrdPipeline(config with { Train = config.Train with { Subset = subset ?? SubsetFilter.All } }, directory, _log, _progress);
+        // Every method of a (unit, setting) trains on the one corpus drawn for it, read in place.
+        var pipeline = new TrdPipeline(config with { Corpus = Path.Combine(corpus, "corpus"), Train = config.Train with { Subset = subset ?? SubsetFilter.All } },
+            directory, _log, _progress);
         try { pipeline.Train(resume: true); }
         catch { pipeline.Dispose(); throw; }
         return pipeline;
@@ -228,19 +229,6 @@ public sealed class GymStudy
         }
         Write(CorpusPath, GymSplit.Corpus, _options.TrainProblems, "corpus", 101);
         Write(HeldoutPath, GymSplit.Heldout, _options.HeldoutProblems, "heldout", 202);
-    }
-
-    /// <summary>Every method of a (seed, setting) trains on one corpus: copied into its run directory once complete.</summary>
-    static void ShareCorpus(string corpusRun, string methodRun)
-    {
-        var target = Path.Combine(methodRun, "corpus");
-        if (System.IO.Directory.Exists(target)) return;
-        var temporary = target + ".tmp";
-        if (System.IO.Directory.Exists(temporary)) System.IO.Directory.Delete(temporary, recursive: true);
-        System.IO.Directory.CreateDirectory(temporary);
-        foreach (var stage in new[] { CorpusStore.RolloutsStage, CorpusStore.RefinementsStage })
-            File.Copy(Path.Combine(corpusRun, "corpus", stage + ".jsonl"), Path.Combine(temporary, stage + ".jsonl"));
-        System.IO.Directory.Move(temporary, target);
     }
 
     EvalConfig EvalConfig(bool baseModel) => new()
