@@ -26,7 +26,7 @@ static class Cli
             return Busy;
         }
         catch (Exception e) when (e is ConfigException or ProblemSetException or CheckpointException or TokenizerFileException or CorpusException
-                                      or ArgumentException or FileNotFoundException or DirectoryNotFoundException)
+                                      or ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException)
         {
             Console.Error.WriteLine($"trd: {e.Message}");
             if (Environment.GetEnvironmentVariable("TRD_DEBUG") is "1") Console.Error.WriteLine(e);

@@ -5,7 +5,8 @@ namespace Trd.Cli;
 
 /// <summary>
 /// <c>trd</c>: the pipeline's stages from the command line. Every command has <c>--help</c>; failures print one
-/// message naming the file, field or value and exit non-zero (2: bad input or config; 1: anything else).
+/// message naming the file, field or value and exit non-zero (2: bad input or config; 3: the run directory is in use
+/// by another process; 1: anything else).
 /// </summary>
 static class Program
 {
@@ -16,7 +17,8 @@ static class Program
         root.Add(ToolCommands.Tokenize());
         root.Add(ToolCommands.Generate());
         root.Add(GymCommand.Create());
-        root.Add(StudyCommand.Create(Trd.Report.Report.Write));
+        root.Add(StudyCommand.Create(Trd.Report.Report.WriteResults));
+        root.Add(StudyCommand.Report(Trd.Report.Report.Write));
         return root.Parse(args).Invoke();
     }
 }

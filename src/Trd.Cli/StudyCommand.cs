@@ -11,7 +11,7 @@ namespace Trd.Cli;
 /// </summary>
 static class StudyCommand
 {
-    public static Command Create(Func<string, string>? writeReport)
+    public static Command Create(Func<StudyResults, string, string>? writeReport)
     {
         var output = new Option<DirectoryInfo?>("--out", "-o") { Description = "The study directory (default: runs/study, or runs/study-quick with --quick). A rerun resumes it." };
         var quick = new Option<bool>("--quick") { Description = "One seed, 64 corpus and 32 held-out problems: the CI plan (a few minutes)." };
@@ -44,10 +44,19 @@ static class StudyCommand
             var results = new GymStudy(options, log.Line, new ConsoleProgressSink(Console.Error)).Run();
             foreach (var claim in results.Claims)
                 Console.WriteLine($"{claim.Verdict,-15} {claim.Claim}\n                {claim.Measured}");
-            var report = writeReport?.Invoke(directory);
+            var report = writeReport?.Invoke(results, directory);   // from the results in memory; `trd report` rebuilds it from results.json
             Console.WriteLine($"study finished in {(DateTime.UtcNow - started).TotalMinutes:F1} min: {Path.Combine(directory, StudyResults.FileName)}");
             if (report is not null) Console.WriteLine($"report: {report}");
         }));
+        return command;
+    }
+
+    /// <summary><c>trd report --study DIR</c>: report.html rebuilt from the study's results.json (the artefact).</summary>
+    public static Command Report(Func<string, string> writeReport)
+    {
+        var study = new Option<DirectoryInfo>("--study", "-s") { Description = "The study directory holding results.json.", Required = true };
+        var command = new Command("report", "Rebuild report.html from a study's results.json (checked against the results schema).") { study };
+        command.SetAction(parse => Cli.Guard(() => Console.WriteLine($"report: {writeReport(parse.GetRequiredValue(study).FullName)}")));
         return command;
     }
 

@@ -576,13 +576,22 @@ document.addEventListener("DOMContentLoaded", function () {
         if not (sameBytes plotly target) then atomically target (fun t -> File.Copy(plotly, t, true))
         target
 
-    /// Reads a study directory's results.json and writes report.html beside it (atomically), with the plotly.min.js it
-    /// loads. Returns report.html's path.
-    [<CompiledName("Write")>]
-    let write (studyDirectory: string) : string =
-        let directory = Path.GetFullPath studyDirectory
+    let private writeHtml (directory: string) (results: StudyResults) =
         copyPlotlyJs directory |> ignore
-        let html = Results.read directory |> renderResults
+        let html = renderResults results
         let report = Path.Combine(directory, ReportFileName)
         atomically report (fun t -> File.WriteAllText(t, html, UTF8Encoding false))
         report
+
+    /// Rebuilds report.html from a study directory's results.json (atomically), with the plotly.min.js it loads.
+    /// Returns report.html's path.
+    [<CompiledName("Write")>]
+    let write (studyDirectory: string) : string =
+        let directory = Path.GetFullPath studyDirectory
+        Results.read directory |> writeHtml directory
+
+    /// Writes report.html for results the study has just computed, in memory (the same page `write` rebuilds from
+    /// results.json). Returns report.html's path.
+    [<CompiledName("WriteResults")>]
+    let writeResults (results: Trd.Runtime.Study.StudyResults) (studyDirectory: string) : string =
+        Results.ofStudy results |> writeHtml (Path.GetFullPath studyDirectory)

@@ -3,9 +3,12 @@ namespace Trd.Report
 open System
 open System.IO
 open System.Text.Json
+open System.Text.Json.Serialization
 
-// The part of results.json (src/Trd.Runtime/Study/StudyResults.cs) that the report shows. Every printed value keeps
-// the JSON pointer it was read from, so the page can say, for each number, where in results.json it lives.
+// The report's view of a study's results. The schema is defined once, by Trd.Runtime.Study.StudyResults (its records
+// and their [JsonPropertyName]s); this view adds to every value the JSON pointer it has in results.json, so the page
+// can say, for each number, where in results.json it lives. The view is built from the results in memory (the study
+// just computed them) or from results.json, checked against that schema first.
 
 /// A number of results.json and its JSON pointer. NaN where results.json has null (or an older file's "NaN").
 type Num = { Value: float; Pointer: string }
@@ -104,196 +107,146 @@ type StudyResults =
       Subsets: SubsetRow[] option
       Claims: ClaimResult[] }
 
-/// Reads results.json into the report's model. Every error names the file and the JSON pointer of the value.
+/// The report's view of Trd.Runtime's StudyResults: built from the records in memory (ofStudy) or from results.json
+/// (parse, read), which is first checked against the records' schema so every error names the file and the JSON pointer.
 [<RequireQualifiedAccess>]
 module Results =
 
+    type private R = Trd.Runtime.Study.StudyResults
+
     /// results.json's name in a study directory.
     [<Literal>]
-    let FileName = "results.json"
+    let FileName = R.FileName
 
-    /// A position in the document: the file it came from, where in it, and the value there.
-    [<Struct>]
-    type private At = { Source: string; Pointer: string; Element: JsonElement }
+    // ---- pointers: names from the schema's [JsonPropertyName]s -------------------------------------------------------
 
-    let private where (at: At) = if at.Pointer = "" then "(the document)" else at.Pointer
+    /// The JSON name of a property of a schema record.
+    let private jsonName (t: Type) (property: string) =
+        match t.GetProperty property with
+        | null -> invalidArg (nameof property) $"{t.Name} has no property {property}"
+        | p ->
+            match p.GetCustomAttributes(typeof<JsonPropertyNameAttribute>, true) |> Seq.tryHead with
+            | Some(:? JsonPropertyNameAttribute as a) -> a.Name
+            | _ -> property
 
-    let private fail (at: At) (message: string) : 'T =
-        raise (InvalidDataException $"{at.Source}: {where at}: {message}")
+    /// The pointer of a property of `record` below `at`: `at / name`.
+    let private under (at: string) (record: obj) (property: string) = JsonPointer.append at (jsonName (record.GetType()) property)
 
-    let private describe (e: JsonElement) =
-        let raw = e.GetRawText()
-        let raw = if raw.Length > 40 then raw.Substring(0, 40) + "…" else raw
-        match e.ValueKind with
-        | JsonValueKind.Object -> "an object"
-        | JsonValueKind.Array -> "an array"
-        | JsonValueKind.String -> $"the string {raw}"
-        | JsonValueKind.Null -> "null"
-        | JsonValueKind.True | JsonValueKind.False -> $"the boolean {raw}"
-        | _ -> $"the number {raw}"
+    let private n (at: string) (v: float) : Num = { Value = v; Pointer = at }
+    let private t (at: string) (v: string) : Text = { Value = v; Pointer = at }
+    let private many (at: string) (view: string -> 'a -> 'b) (xs: 'a seq) = xs |> Seq.mapi (fun i x -> view (JsonPointer.appendIndex at i) x) |> Seq.toArray
+    let private keyed (at: string) (view: string -> 'a -> 'b) (xs: Collections.Generic.IDictionary<string, 'a>) =
+        xs |> Seq.map (fun kv -> kv.Key, view (JsonPointer.append at kv.Key) kv.Value) |> Seq.toArray
+    let private optional (at: string) (view: string -> 'a -> 'b) (x: 'a | null) : 'b option =
+        match x with
+        | Null -> None
+        | NonNull v -> Some(view at v)
 
-    let private tryField (name: string) (at: At) : At option =
-        if at.Element.ValueKind <> JsonValueKind.Object then fail at $"expected an object with field \"{name}\", got {describe at.Element}"
-        match at.Element.TryGetProperty name with
-        | true, e -> Some { at with Pointer = JsonPointer.append at.Pointer name; Element = e }
-        | _ -> None
+    // ---- the view of each record ---------------------------------------------------------------------------------
 
-    let private field (name: string) (at: At) : At =
-        match tryField name at with
-        | Some a -> a
-        | None -> fail at $"missing field \"{name}\""
+    let private estimate at (e: Trd.Runtime.Study.Estimate) : Estimate =
+        let f = under at e
+        { Mean = n (f (nameof e.Mean)) e.Mean; Low = n (f (nameof e.Low)) e.Low; High = n (f (nameof e.High)) e.High
+          Seeds = n (f (nameof e.Seeds)) (float e.Seeds); Problems = n (f (nameof e.Problems)) (float e.Problems) }
 
-    /// A field that may be null (or absent).
-    let private nullable (name: string) (read: At -> 'T) (at: At) : 'T option =
-        match tryField name at with
-        | Some a when a.Element.ValueKind <> JsonValueKind.Null -> Some(read a)
-        | _ -> None
+    let private seedScore at (s: Trd.Runtime.Study.SeedScore) : SeedScore =
+        let f = under at s
+        { Seed = n (f (nameof s.Seed)) (float s.Seed); ModelSeed = Some(n (f (nameof s.ModelSeed)) (float s.ModelSeed))
+          AvgAtK = n (f (nameof s.AvgAtK)) s.AvgAtK; PassAtK = n (f (nameof s.PassAtK)) s.PassAtK; Source = t (f (nameof s.Source)) s.Source }
 
-    let private num (at: At) : Num =
-        match Format.tryNumber at.Element with
-        | Some v -> { Value = v; Pointer = at.Pointer }
-        | None -> fail at $"expected a number, got {describe at.Element}"
+    let private bucket at (b: Trd.Runtime.Study.BucketEstimate) : BucketEstimate =
+        let f = under at b
+        { Bucket = t (f (nameof b.Bucket)) b.Bucket; Problems = n (f (nameof b.Problems)) b.Problems
+          AvgAtK = estimate (f (nameof b.AvgAtK)) b.AvgAtK; PassAtK = estimate (f (nameof b.PassAtK)) b.PassAtK }
 
-    let private text (at: At) : Text =
-        match at.Element.ValueKind with
-        | JsonValueKind.String -> { Value = at.Element.GetString() |> string; Pointer = at.Pointer }
-        | _ -> fail at $"expected a string, got {describe at.Element}"
+    let private row at (r: Trd.Runtime.Study.ResultRow) : ResultRow =
+        let f = under at r
+        { Setting = t (f (nameof r.Setting)) r.Setting; Model = t (f (nameof r.Model)) r.Model; Label = t (f (nameof r.Label)) r.Label
+          Trajectory = optional (f (nameof r.Trajectory)) t r.Trajectory
+          AvgAtK = estimate (f (nameof r.AvgAtK)) r.AvgAtK; PassAtK = estimate (f (nameof r.PassAtK)) r.PassAtK
+          DeltaAvgAtK = optional (f (nameof r.DeltaAvgAtK)) estimate r.DeltaAvgAtK
+          DeltaPassAtK = optional (f (nameof r.DeltaPassAtK)) estimate r.DeltaPassAtK
+          Buckets = many (f (nameof r.Buckets)) bucket r.Buckets
+          PassAtKCurve = many (f (nameof r.PassAtKCurve)) n r.PassAtKCurve
+          PerSeed = many (f (nameof r.PerSeed)) seedScore r.PerSeed }
 
-    let private boolean (at: At) : Text =
-        match at.Element.ValueKind with
-        | JsonValueKind.True | JsonValueKind.False -> { Value = at.Element.GetRawText(); Pointer = at.Pointer }
-        | _ -> fail at $"expected true or false, got {describe at.Element}"
+    let private series at (s: Trd.Runtime.Study.Series) : Series =
+        let f = under at s
+        { Steps = many (f (nameof s.Steps)) (fun p (x: int64) -> n p (float x)) s.Steps
+          Mean = many (f (nameof s.Mean)) n s.Mean; Min = many (f (nameof s.Min)) n s.Min; Max = many (f (nameof s.Max)) n s.Max }
 
-    let private array (read: At -> 'T) (at: At) : 'T[] =
-        if at.Element.ValueKind <> JsonValueKind.Array then fail at $"expected an array, got {describe at.Element}"
-        at.Element.EnumerateArray()
-        |> Seq.mapi (fun i e -> read { at with Pointer = JsonPointer.appendIndex at.Pointer i; Element = e })
-        |> Seq.toArray
+    let private diagnostic at (d: Trd.Runtime.Study.DiagnosticRun) : DiagnosticRun =
+        let f = under at d
+        { Setting = t (f (nameof d.Setting)) d.Setting; Method = t (f (nameof d.Method)) d.Method; Label = t (f (nameof d.Label)) d.Label
+          Trajectory = t (f (nameof d.Trajectory)) d.Trajectory; Metrics = keyed (f (nameof d.Metrics)) series d.Metrics
+          Sources = many (f (nameof d.Sources)) t d.Sources }
 
-    /// A JSON object read as a dictionary, in the document's order.
-    let private entries (read: At -> 'T) (at: At) : (string * 'T)[] =
-        if at.Element.ValueKind <> JsonValueKind.Object then fail at $"expected an object, got {describe at.Element}"
-        at.Element.EnumerateObject()
-        |> Seq.map (fun p -> p.Name, read { at with Pointer = JsonPointer.append at.Pointer p.Name; Element = p.Value })
-        |> Seq.toArray
+    let private lengthStats at (l: Trd.Runtime.Study.LengthStats) : LengthStats =
+        let f = under at l
+        { Count = n (f (nameof l.Count)) (float l.Count); Mean = n (f (nameof l.Mean)) l.Mean; Median = n (f (nameof l.Median)) l.Median
+          P10 = n (f (nameof l.P10)) l.P10; P90 = n (f (nameof l.P90)) l.P90; Values = l.Values |> Array.map float }
 
-    let private estimate (at: At) : Estimate =
-        { Mean = field "mean" at |> num
-          Low = field "low" at |> num
-          High = field "high" at |> num
-          Seeds = field "seeds" at |> num
-          Problems = field "problems" at |> num }
+    let private joint at (j: Trd.Runtime.Study.JointCounts) : JointCounts =
+        let f = under at j
+        { PassPass = n (f (nameof j.PassPass)) (float j.PassPass); PassFail = n (f (nameof j.PassFail)) (float j.PassFail)
+          FailPass = n (f (nameof j.FailPass)) (float j.FailPass); FailFail = n (f (nameof j.FailFail)) (float j.FailFail) }
 
-    let private seedScore (at: At) : SeedScore =
-        { Seed = field "seed" at |> num
-          ModelSeed = nullable "model_seed" num at
-          AvgAtK = field "avg_at_k" at |> num
-          PassAtK = field "pass_at_k" at |> num
-          Source = field "source" at |> text }
+    let private trajectory at (a: Trd.Runtime.Study.TrajectoryAnalysis) : TrajectoryAnalysis =
+        let f = under at a
+        { Setting = t (f (nameof a.Setting)) a.Setting; Lengths = keyed (f (nameof a.Lengths)) lengthStats a.Lengths
+          Accuracy = keyed (f (nameof a.Accuracy)) estimate a.Accuracy; Joint = joint (f (nameof a.Joint)) a.Joint
+          Sources = many (f (nameof a.Sources)) t a.Sources }
 
-    let private bucket (at: At) : BucketEstimate =
-        { Bucket = field "bucket" at |> text
-          Problems = field "problems" at |> num
-          AvgAtK = field "avg_at_k" at |> estimate
-          PassAtK = field "pass_at_k" at |> estimate }
+    let private subset at (s: Trd.Runtime.Study.SubsetRow) : SubsetRow =
+        let f = under at s
+        { Setting = t (f (nameof s.Setting)) s.Setting; Method = t (f (nameof s.Method)) s.Method; Subset = t (f (nameof s.Subset)) s.Subset
+          Examples = n (f (nameof s.Examples)) (float s.Examples)
+          AvgAtK = estimate (f (nameof s.AvgAtK)) s.AvgAtK; PassAtK = estimate (f (nameof s.PassAtK)) s.PassAtK
+          DeltaAvgAtK = optional (f (nameof s.DeltaAvgAtK)) estimate s.DeltaAvgAtK
+          DeltaPassAtK = optional (f (nameof s.DeltaPassAtK)) estimate s.DeltaPassAtK
+          Sources = many (f (nameof s.Sources)) t s.Sources }
 
-    let private row (at: At) : ResultRow =
-        { Setting = field "setting" at |> text
-          Model = field "model" at |> text
-          Label = field "label" at |> text
-          Trajectory = nullable "trajectory" text at
-          AvgAtK = field "avg_at_k" at |> estimate
-          PassAtK = field "pass_at_k" at |> estimate
-          DeltaAvgAtK = nullable "delta_avg_at_k" estimate at
-          DeltaPassAtK = nullable "delta_pass_at_k" estimate at
-          Buckets = field "buckets" at |> array bucket
-          PassAtKCurve = field "pass_at_k_curve" at |> array num
-          PerSeed = field "per_seed" at |> array seedScore }
+    let private claim at (c: Trd.Runtime.Study.ClaimResult) : ClaimResult =
+        let f = under at c
+        { Id = t (f (nameof c.Id)) c.Id; Setting = t (f (nameof c.Setting)) c.Setting; Claim = t (f (nameof c.Claim)) c.Claim
+          Verdict = t (f (nameof c.Verdict)) c.Verdict; Measured = t (f (nameof c.Measured)) c.Measured; Rule = t (f (nameof c.Rule)) c.Rule }
 
-    let private series (at: At) : Series =
-        { Steps = field "steps" at |> array num
-          Mean = field "mean" at |> array num
-          Min = field "min" at |> array num
-          Max = field "max" at |> array num }
+    let private study at (s: Trd.Runtime.Study.StudyInfo) : StudyInfo =
+        let f = under at s
+        let started = JsonSerializer.Serialize(s.Started).Trim('"')          // as results.json writes it
+        { Command = t (f (nameof s.Command)) s.Command; Quick = t (f (nameof s.Quick)) (if s.Quick then "true" else "false")
+          Seeds = many (f (nameof s.Seeds)) (fun p (x: int64) -> n p (float x)) s.Seeds
+          ModelSeeds = Some(n (f (nameof s.ModelSeeds)) (float s.ModelSeeds))
+          Settings = many (f (nameof s.Settings)) t s.Settings; Methods = many (f (nameof s.Methods)) t s.Methods
+          K = n (f (nameof s.K)) (float s.K); TrainProblems = n (f (nameof s.TrainProblems)) (float s.TrainProblems)
+          HeldoutProblems = n (f (nameof s.HeldoutProblems)) (float s.HeldoutProblems)
+          Models = keyed (f (nameof s.Models)) t s.Models; Machine = t (f (nameof s.Machine)) s.Machine
+          Started = t (f (nameof s.Started)) started; Seconds = n (f (nameof s.Seconds)) s.Seconds
+          Versions = keyed (f (nameof s.Versions)) t s.Versions }
 
-    let private diagnostic (at: At) : DiagnosticRun =
-        { Setting = field "setting" at |> text
-          Method = field "method" at |> text
-          Label = field "label" at |> text
-          Trajectory = field "trajectory" at |> text
-          Metrics = field "series" at |> entries series
-          Sources = field "sources" at |> array text }
+    /// The report's view of results computed in memory: the same values, each with its pointer in results.json.
+    [<CompiledName("OfStudy")>]
+    let ofStudy (r: R) : StudyResults =
+        let f = under "" r
+        { Study = study (f (nameof r.Study)) r.Study
+          Rows = many (f (nameof r.Rows)) row r.Rows
+          Diagnostics = many (f (nameof r.Diagnostics)) diagnostic r.Diagnostics
+          Trajectories = many (f (nameof r.Trajectories)) trajectory r.Trajectories
+          Subsets = optional (f (nameof r.Subsets)) (fun at xs -> many at subset xs) r.Subsets
+          Claims = many (f (nameof r.Claims)) claim r.Claims }
 
-    let private lengthStats (at: At) : LengthStats =
-        { Count = field "count" at |> num
-          Mean = field "mean" at |> num
-          Median = field "median" at |> num
-          P10 = field "p10" at |> num
-          P90 = field "p90" at |> num
-          Values = field "values" at |> array num |> Array.map _.Value }
-
-    let private joint (at: At) : JointCounts =
-        { PassPass = field "pass_pass" at |> num
-          PassFail = field "pass_fail" at |> num
-          FailPass = field "fail_pass" at |> num
-          FailFail = field "fail_fail" at |> num }
-
-    let private trajectory (at: At) : TrajectoryAnalysis =
-        { Setting = field "setting" at |> text
-          Lengths = field "lengths" at |> entries lengthStats
-          Accuracy = field "accuracy" at |> entries estimate
-          Joint = field "joint" at |> joint
-          Sources = field "sources" at |> array text }
-
-    let private subset (at: At) : SubsetRow =
-        { Setting = field "setting" at |> text
-          Method = field "method" at |> text
-          Subset = field "subset" at |> text
-          Examples = field "examples" at |> num
-          AvgAtK = field "avg_at_k" at |> estimate
-          PassAtK = field "pass_at_k" at |> estimate
-          DeltaAvgAtK = nullable "delta_avg_at_k" estimate at
-          DeltaPassAtK = nullable "delta_pass_at_k" estimate at
-          Sources = field "sources" at |> array text }
-
-    let private claim (at: At) : ClaimResult =
-        { Id = field "id" at |> text
-          Setting = field "setting" at |> text
-          Claim = field "claim" at |> text
-          Verdict = field "verdict" at |> text
-          Measured = field "measured" at |> text
-          Rule = field "rule" at |> text }
-
-    let private study (at: At) : StudyInfo =
-        { Command = field "command" at |> text
-          Quick = field "quick" at |> boolean
-          Seeds = field "seeds" at |> array num
-          ModelSeeds = nullable "model_seeds" num at
-          Settings = field "settings" at |> array text
-          Methods = field "methods" at |> array text
-          K = field "k" at |> num
-          TrainProblems = field "train_problems" at |> num
-          HeldoutProblems = field "heldout_problems" at |> num
-          Models = field "models" at |> entries text
-          Machine = field "machine" at |> text
-          Started = field "started" at |> text
-          Seconds = field "seconds" at |> num
-          Versions = field "versions" at |> entries text }
-
-    /// Parses results.json's text; `source` (the file's path) is named in every error.
+    /// Parses results.json's text: checked against the schema (Schema.check: every error names `source` and the JSON
+    /// pointer of the value), then read into Trd.Runtime's records and viewed.
     [<CompiledName("Parse")>]
     let parse (source: string) (json: string) : StudyResults =
         let document =
             try JsonDocument.Parse(json, JsonDocumentOptions(AllowTrailingCommas = false))
             with :? JsonException as e -> raise (InvalidDataException($"{source}: not JSON: {e.Message}", e))
         use document = document
-        let root = { Source = source; Pointer = ""; Element = document.RootElement }
-        { Study = field "study" root |> study
-          Rows = field "rows" root |> array row
-          Diagnostics = field "diagnostics" root |> array diagnostic
-          Trajectories = field "trajectories" root |> array trajectory
-          Subsets = nullable "subsets" (array subset) root
-          Claims = field "claims" root |> array claim }
+        Schema.check source typeof<R> document.RootElement
+        match document.RootElement.Deserialize<R>(R.Json) with
+        | Null -> raise (InvalidDataException $"{source}: (the document): null")
+        | NonNull results -> ofStudy results
 
     /// Reads a study directory's results.json.
     [<CompiledName("Read")>]

@@ -62,7 +62,7 @@ let syntheticNode (subsets: bool) : JsonObject =
               "pass_at_k_curve", arr [ for i in 1 .. k -> number (avg + (pass - avg) * (1.0 - 1.0 / float i)) ]
               "per_seed", arr [ for s in seeds ->
                                     obj [ "seed", JsonValue.Create s; "avg_at_k", number (u 0.2 0.6); "pass_at_k", number (u 0.5 0.9)
-                                          "source", str $"seed-{s}/{setting}/{model}/eval/trained/heldout.jsonl" ] ] ]
+                                          "source", str $"seed-{s}/{setting}/{model}/eval/trained/heldout.jsonl"; "model_seed", int' 1 ] ] ]
     let rows =
         [ for setting in settings do
             yield row setting "base" "Base" None
@@ -123,7 +123,8 @@ let syntheticNode (subsets: bool) : JsonObject =
                              "machine", str "Linux 6.1.0, 2 cores, .NET 10.0.0, cpu"
                              "started", str "2025-03-04T05:06:07.89Z"
                              "seconds", number 1234.5
-                             "versions", obj [ "trd", str "0.1.0+abc"; "TorchSharp", str "0.107.0"; "git", str "0123456789ab (dirty)" ] ]
+                             "versions", obj [ "trd", str "0.1.0+abc"; "TorchSharp", str "0.107.0"; "git", str "0123456789ab (dirty)" ]
+                             "model_seeds", int' 1 ]
               "rows", arr rows
               "diagnostics", arr diagnostics
               "trajectories", arr trajectories
@@ -131,7 +132,7 @@ let syntheticNode (subsets: bool) : JsonObject =
               "claims", arr claims ]
     root.AsObject()
 
-/// The synthetic results.json's text (indented, NaN as "NaN", as StudyResults.Write writes it).
+/// The synthetic results.json's text (indented; NaN as "NaN", the spelling of older files, which is still read).
 let synthetic (subsets: bool) : string = (syntheticNode subsets).ToJsonString(JsonSerializerOptions(WriteIndented = true))
 
 // ---------------------------------------------------------------------------------------------
@@ -242,7 +243,9 @@ let private runtimeStudy (directory: string) =
         Trd.Runtime.Study.StudyInfo("trd study --quick", true, [| 1L |], settings, [| "forward_kl"; "trd" |], 4, 16, 16,
                                     dictionary [ "student", "student-model"; "teacher", "teacher-model" ], "Linux, 2 cores",
                                     DateTime(2025, 1, 2, 3, 4, 5, DateTimeKind.Utc), 61.5, dictionary [ "trd", "0.1.0" ])
-    Trd.Runtime.Study.StudyResults(info, rows, diagnostics, trajectories, null, claims).Write directory
+    let results = Trd.Runtime.Study.StudyResults(info, rows, diagnostics, trajectories, null, claims)
+    results.Write directory
+    results
 
 let private tempDir () =
     let d = Path.Combine(Path.GetTempPath(), "trd-report-" + Guid.NewGuid().ToString("N"))
@@ -409,7 +412,7 @@ let tests =
         testCase "results.json as Trd.Runtime's StudyResults writes it renders, and every number traces back to it" <| fun () ->
             let dir = tempDir ()
             try
-                runtimeStudy dir
+                runtimeStudy dir |> ignore
                 let report = Report.write dir
                 let json = File.ReadAllText(Path.Combine(dir, "results.json"))
                 let html = File.ReadAllText report
@@ -417,6 +420,16 @@ let tests =
                 Expect.stringContains html "data-json=\"/study/started\" data-format=\"text\">2025-01-02T03:04:05Z<" "the start time as written"
                 Expect.exists (spans html) (fun (p, _, t) -> p = "/rows/0/buckets/0/avg_at_k/mean" && t = "—") "NaN from the runtime prints as a dash"
                 Expect.stringContains html "trd study --subsets" "no subsets: the hint"
+            finally
+                Directory.Delete(dir, true)
+
+        testCase "the page of the results in memory is the page rebuilt from results.json (one schema: the runtime's records)" <| fun () ->
+            let dir = tempDir ()
+            try
+                let results = runtimeStudy dir
+                let inMemory = Report.renderResults (Results.ofStudy results)
+                Expect.equal inMemory (Report.renderResults (Results.read dir)) "the same page"
+                Expect.equal (checkNumbers (File.ReadAllText(Path.Combine(dir, "results.json"))) inMemory) [] "its pointers name results.json's values"
             finally
                 Directory.Delete(dir, true)
 

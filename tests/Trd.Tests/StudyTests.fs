@@ -105,6 +105,25 @@ let tests =
             Expect.equal (ReportTests.checkNumbers json html) [] "every printed number traces to results.json"
             Expect.isGreaterThan (ReportTests.spans html).Length 300 "the page prints the run's values"
 
+        testCase "trd report rebuilds from results.json the page the study wrote from its results in memory" <| fun () ->
+            let directory = finished ()
+            let written = File.ReadAllText(Path.Combine(directory, "report.html"))
+            let copy = Path.Combine(Path.GetTempPath(), "trd-report-" + Guid.NewGuid().ToString("N"))
+            Directory.CreateDirectory copy |> ignore
+            File.Copy(Path.Combine(directory, "results.json"), Path.Combine(copy, "results.json"))
+            let psi = ProcessStartInfo("dotnet", [ trdDll (); "report"; "--study"; copy ], RedirectStandardOutput = true, RedirectStandardError = true)
+            use p = Process.Start psi
+            let err = p.StandardError.ReadToEnd()
+            p.WaitForExit()
+            Expect.equal p.ExitCode 0 err
+            Expect.equal (File.ReadAllText(Path.Combine(copy, "report.html"))) written "the same page"
+            File.WriteAllText(Path.Combine(copy, "results.json"), File.ReadAllText(Path.Combine(copy, "results.json")).Replace("\"k\": ", "\"k\": \"eight\", \"x\": "))
+            use bad = Process.Start(ProcessStartInfo("dotnet", [ trdDll (); "report"; "--study"; copy ], RedirectStandardOutput = true, RedirectStandardError = true))
+            let err = bad.StandardError.ReadToEnd()
+            bad.WaitForExit()
+            Expect.equal bad.ExitCode 2 err
+            Expect.stringContains err "/study/k: expected a number (an integer), got the string \"eight\"" "names the pointer and what was found"
+
         testCase "results.json's scores recompute from the eval files they name" <| fun () ->
             let directory = finished ()
             let results = resultsNode directory
