@@ -42,6 +42,13 @@ let quickStudyDirectory () = finished ()
 
 let private resultsNode directory = JsonNode.Parse(File.ReadAllText(Path.Combine(directory, "results.json")))
 
+/// One top-level array of results.json, after checking how many entries it has.
+let private entries (directory: string) (key: string) (count: int) (what: string) =
+    let results = resultsNode directory
+    let xs = results[key].AsArray()
+    Expect.equal (xs.Count) count what
+    xs
+
 let private str (n: JsonNode) = n.GetValue<string>()
 let private num (n: JsonNode) = n.GetValue<float>()
 let private int32 (n: JsonNode) = n.GetValue<int>()
@@ -152,8 +159,7 @@ let tests =
         testCase "the diagnostics and the trajectory analysis name files that hold what results.json says" <| fun () ->
             let directory = finished ()
             let results = resultsNode directory
-            let diagnostics = results["diagnostics"].AsArray()
-            Expect.equal diagnostics.Count 10 "five methods × two settings"
+            let diagnostics = entries directory "diagnostics" 10 "five methods × two settings"
             for d in diagnostics do
                 let source = d["sources"].AsArray()[0] |> str
                 let lines = File.ReadAllLines(Path.Combine(directory, source)) |> Array.filter (fun l -> l.Trim() <> "") |> Array.map JsonNode.Parse
@@ -212,9 +218,7 @@ let tests =
 
         testCase "one claim line per claim and setting, each with a verdict, the measured values and the rule" <| fun () ->
             let directory = finished ()
-            let results = resultsNode directory
-            let claims = results["claims"].AsArray()
-            Expect.equal claims.Count 14 "seven claims × two settings"
+            let claims = entries directory "claims" 14 "seven claims × two settings"
             for c in claims do
                 Expect.contains [ "reproduced"; "not reproduced"; "inconclusive" ] (c["verdict"] |> str) "verdict"
                 Expect.isNotEmpty (c["measured"] |> str) "measured"
