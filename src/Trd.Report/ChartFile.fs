@@ -38,7 +38,7 @@ module ChartFile =
         Directory.CreateDirectory directory |> ignore
         Report.copyPlotlyJs directory |> ignore
         let path = Path.Combine(directory, name + ".html")
-        File.WriteAllText(path, page name height chart, UTF8Encoding false)
+        Trd.Runtime.Checkpoints.AtomicFile.WriteText(path, page name height chart)
         path
 
     /// Writes chart as <c>directory/name.html</c>, 440 px high, with plotly.min.js beside it. Returns the path.

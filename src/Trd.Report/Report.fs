@@ -549,14 +549,6 @@ document.addEventListener("DOMContentLoaded", function () {
         let directory = if String.IsNullOrEmpty location then AppContext.BaseDirectory else Path.GetDirectoryName location |> string
         Path.Combine(directory, PlotlyJsFileName)
 
-    /// Writes a file by writing a temporary file beside it and renaming it over the target.
-    let private atomically (path: string) (write: string -> unit) =
-        let temporary = $"{path}.{Guid.NewGuid():N}.tmp"
-        try
-            write temporary
-            File.Move(temporary, path, true)
-        finally
-            if File.Exists temporary then File.Delete temporary
 
     let private sameBytes (a: string) (b: string) =
         File.Exists b && FileInfo(a).Length = FileInfo(b).Length && File.ReadAllBytes(a).AsSpan().SequenceEqual(File.ReadAllBytes(b))
@@ -573,14 +565,15 @@ document.addEventListener("DOMContentLoaded", function () {
                 + $"without -p:TrdFetchPlotlyJs=false, or copy plotly.min.js {plotlyJsVersion} (package/plotly.min.js of that npm "
                 + "package) there. See docs/report.md.", plotly))
         let target = Path.Combine(Path.GetFullPath directory, PlotlyJsFileName)
-        if not (sameBytes plotly target) then atomically target (fun t -> File.Copy(plotly, t, true))
+        if not (sameBytes plotly target) then
+            Trd.Runtime.Checkpoints.AtomicFile.Write(target, fun s -> (use source = File.OpenRead plotly in source.CopyTo s))
         target
 
     let private writeHtml (directory: string) (results: StudyResults) =
         copyPlotlyJs directory |> ignore
         let html = renderResults results
         let report = Path.Combine(directory, ReportFileName)
-        atomically report (fun t -> File.WriteAllText(t, html, UTF8Encoding false))
+        Trd.Runtime.Checkpoints.AtomicFile.WriteText(report, html)
         report
 
     /// Rebuilds report.html from a study directory's results.json (atomically), with the plotly.min.js it loads.

@@ -81,6 +81,16 @@ let tests =
                 let dir = tempDir ()
                 Expect.stringContains (failure (fun () -> ProblemSet.Load(write dir "p.csv" [ "a,b" ]) |> ignore)) "unknown extension" "extension"
             }
+
+            test "an input file's cut last line is an error naming its row, not a torn record left unread" {
+                let dir = tempDir ()
+                let path = Path.Combine(dir, "cut.jsonl")
+                File.WriteAllText(path, "{\"problem\": \"x?\", \"answer\": \"1\"}\n{\"problem\": \"y?\", \"ans")
+                let message = failure (fun () -> ProblemSet.Load path |> ignore)
+                Expect.stringContains message "row 2" "the cut row is named"
+                File.WriteAllText(path, "{\"problem\": \"x?\", \"answer\": \"1\"}\n{\"problem\": \"y?\", \"answer\": \"2\"}")
+                Expect.equal (ProblemSet.Load path).Count 2 "a whole last line without its line break is read"
+            }
         ]
 
         testList "corpus store" [

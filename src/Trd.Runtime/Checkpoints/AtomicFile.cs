@@ -1,11 +1,35 @@
 namespace Trd.Runtime.Checkpoints;
 
 /// <summary>
-/// Writes a file all at once or not at all: into a hidden temporary file beside it, flushed to disk, then
+/// The one way the runtime writes a file or a directory that others read: all at once or not at all. A file is written
+/// all at once or not at all: into a hidden temporary file beside it, flushed to disk, then
 /// renamed over the target. A crash or an exception mid-write leaves the old file (or none), never half a file.
 /// </summary>
 public static class AtomicFile
 {
+    /// <summary>
+    /// Makes a directory all at once or not at all: <paramref name="fill"/> writes into a hidden temporary directory
+    /// beside <paramref name="path"/>, which is then renamed into place. When another process made the directory first,
+    /// <paramref name="install"/> (default: the rename) decides; a failure deletes the temporary directory.
+    /// </summary>
+    public static void WriteDirectory(string path, Action<string> fill, Action<string>? install = null)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        var temporary = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(full)!, $".{System.IO.Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        Directory.CreateDirectory(temporary);
+        try
+        {
+            fill(temporary);
+            if (install is not null) install(temporary);
+            else Directory.Move(temporary, full);
+        }
+        catch
+        {
+            try { if (Directory.Exists(temporary)) Directory.Delete(temporary, recursive: true); } catch (IOException) { }
+            throw;
+        }
+    }
+
     /// <summary>Writes a text file (UTF-8) atomically.</summary>
     public static void WriteText(string path, string text) => Write(path, s => s.Write(System.Text.Encoding.UTF8.GetBytes(text)));
 

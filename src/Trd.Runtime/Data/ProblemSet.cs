@@ -54,11 +54,8 @@ public static class ProblemSet
 
     static IEnumerable<(int Row, JsonObject Node)> JsonRows(string path)
     {
-        var row = 0;
-        foreach (var line in File.ReadLines(path))
+        foreach (var (row, line) in RecordFile.Lines(path, input: true))
         {
-            row++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
             JsonNode? node;
             try { node = JsonNode.Parse(line); }
             catch (JsonException e) { throw new ProblemSetException(path, row, null, $"not valid JSON ({e.Message})"); }

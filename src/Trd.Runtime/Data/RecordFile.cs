@@ -30,9 +30,10 @@ public static class RecordFile
 
     /// <summary>
     /// The record lines of <paramref name="path"/> (none when it does not exist), empty lines skipped; a torn final
-    /// line is left out and reported through <paramref name="log"/>.
+    /// line is left out and reported through <paramref name="log"/>. An input file that no run appends to (a problem
+    /// set) is read with <paramref name="input"/>: every line is returned, so a cut last line is the caller's error.
     /// </summary>
-    public static IReadOnlyList<RecordLine> Lines(string path, Action<string>? log = null)
+    public static IReadOnlyList<RecordLine> Lines(string path, Action<string>? log = null, bool input = false)
     {
         if (!File.Exists(path)) return [];
         byte[] bytes;
@@ -49,7 +50,7 @@ public static class RecordFile
         {
             var line = lines[i].TrimEnd('\r');
             if (line.Trim().Length == 0) continue;
-            if (i == lines.Length - 1 && !IsWholeObject(line))   // the last piece has no line break after it
+            if (!input && i == lines.Length - 1 && !IsWholeObject(line))   // the last piece has no line break after it
             {
                 log?.Invoke($"{path}: a torn final line of {Encoding.UTF8.GetByteCount(lines[i])} bytes (a record in flight when the run stopped) is not read; the next append removes it");
                 break;

@@ -115,16 +115,14 @@ public static class GymModels
         log ??= _ => { };
         var directory = DirectoryOf(recipe, cacheRoot);
         if (IsCached(recipe, cacheRoot)) { log($"gym {recipe.Name}: cached at {directory}"); return directory; }
-        var temporary = directory + $".{Guid.NewGuid():N}.tmp";
-        if (useReference && GymReference.TryWrite(recipe, temporary))
+        Directory.CreateDirectory(Path.GetDirectoryName(directory)!);
+        AtomicFile.WriteDirectory(directory, temporary =>
         {
-            Install(temporary, recipe, cacheRoot);
-            log($"gym {recipe.Name}: installed the shipped model at {directory}");
-            return directory;
-        }
-        Directory.CreateDirectory(temporary);
-        try
-        {
+            if (useReference && GymReference.TryWrite(recipe, temporary))
+            {
+                log($"gym {recipe.Name}: installed the shipped model at {directory}");
+                return;
+            }
             GymTokenizer.Write(temporary);
             var tokenizer = Qwen3Tokenizer.FromDirectory(temporary);
             using var model = Initial(recipe, tokenizer, cacheRoot, log, progress, useReference);
@@ -141,15 +139,9 @@ public static class GymModels
             Qwen3Checkpoint.Save(model, temporary);
             File.WriteAllText(Path.Combine(temporary, "recipe.json"), recipe.ToJson());
             File.WriteAllText(Path.Combine(temporary, "card.json"), JsonSerializer.Serialize(card, CardJson));
-            Install(temporary, recipe, cacheRoot);
             log($"gym {recipe.Name}: solve {card.SolveAccuracy:P1}" + (card.RefineAccuracy is { } r ? $", refine {r:P1}" : "")
                 + (card.RefineWithReferenceAccuracy is { } rr ? $", refine with y* {rr:P1}" : "") + $" ({card.Seconds:F0} s)");
-        }
-        catch
-        {
-            try { if (Directory.Exists(temporary)) Directory.Delete(temporary, recursive: true); } catch (IOException) { }
-            throw;
-        }
+        }, install: temporary => Install(temporary, recipe, cacheRoot));
         return directory;
     }
 
@@ -157,7 +149,6 @@ public static class GymModels
     static void Install(string temporary, GymModelRecipe recipe, string cacheRoot)
     {
         var directory = DirectoryOf(recipe, cacheRoot);
-        Directory.CreateDirectory(Path.GetDirectoryName(directory)!);
         try { Directory.Move(temporary, directory); }
         catch (IOException) when (IsCached(recipe, cacheRoot)) { Directory.Delete(temporary, recursive: true); } // another process won
     }

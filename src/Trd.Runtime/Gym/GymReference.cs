@@ -41,8 +41,8 @@ public static class GymReference
     }
 
     /// <summary>
-    /// Writes the shipped model of <paramref name="recipe"/> into <paramref name="directory"/> (which must not exist:
-    /// the caller installs it into a temporary directory and renames it into place). False when none is shipped.
+    /// Writes the shipped model of <paramref name="recipe"/> into <paramref name="directory"/> (a temporary directory the
+    /// caller renames into place, <see cref="Checkpoints.AtomicFile.WriteDirectory"/>). False when none is shipped.
     /// </summary>
     public static bool TryWrite(GymModelRecipe recipe, string directory)
     {

@@ -32,9 +32,8 @@ public static class ModelStore
         var directory = Path.Combine(runDirectory, "models", name);
         if (File.Exists(Path.Combine(directory, "config.json"))) return directory;
 
-        var temporary = directory + $".{Guid.NewGuid():N}.tmp";
-        Directory.CreateDirectory(temporary);
-        try
+        Directory.CreateDirectory(Path.GetDirectoryName(directory)!);
+        AtomicFile.WriteDirectory(directory, temporary =>
         {
             if (spec.Tokenizer == "small") SmallTokenizer.Write(temporary);
             else
@@ -52,14 +51,7 @@ public static class ModelStore
             using var model = new Qwen3ForCausalLM(config, CPU, ScalarType.Float32);
             model.InitialiseRandom(random.Seed, random.Std);
             Qwen3Checkpoint.Save(model, temporary);
-            Directory.CreateDirectory(Path.GetDirectoryName(directory)!);
-            Directory.Move(temporary, directory);
-        }
-        catch
-        {
-            try { Directory.Delete(temporary, recursive: true); } catch (IOException) { }
-            throw;
-        }
+        });
         return directory;
     }
 

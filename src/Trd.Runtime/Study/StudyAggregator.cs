@@ -95,7 +95,8 @@ public sealed class StudyAggregator
                 return new BucketEstimate(b.Label, members.Average(s => (double)s.Count(x => x)),
                     E(Mean(Where(m.Avg, members))), E(Mean(Where(m.Pass, members))));
             }).ToArray();
-            var curve = Enumerable.Range(0, _options.K).Select(k => m.Outcomes.Average(seed => Metrics.PassAtKCurve(seed)[k])).ToArray();
+            var curves = m.Outcomes.Select(Metrics.PassAtKCurve).ToArray();                       // [unit][k − 1]
+            var curve = Enumerable.Range(0, _options.K).Select(k => curves.Average(c => c[k])).ToArray();
             var perSeed = m.Outcomes.Select((seed, s) => new SeedScore(_units[s].Seed, Metrics.AvgAtK(seed), Metrics.PassAtK(seed), m.Sources[s])
                 { ModelSeed = _units[s].ModelSeed }).ToArray();
             return new ResultRow(setting.ConfigName, m.Id, Methods.Label(m.Id), trajectory, E(Mean(m.Avg)), E(Mean(m.Pass)),
