@@ -131,6 +131,16 @@ let tests =
             Expect.equal bad.ExitCode 2 err
             Expect.stringContains err "/study/k: expected a number (an integer), got the string \"eight\"" "names the pointer and what was found"
 
+        testCase "re-aggregating the finished study from its files gives the results it computed from its steps in memory" <| fun () ->
+            let directory = finished ()
+            let written = Trd.Runtime.Study.StudyResults.Read directory
+            let cache = Trd.Runtime.Gym.GymModels.DefaultCacheRoot()
+            let options = Trd.Runtime.Study.StudyOptions(Directory = directory, CacheRoot = cache).AsQuick()
+            let student = Trd.Runtime.Gym.GymModels.Ensure(Trd.Runtime.Gym.GymModels.Student, cache)
+            let again = Trd.Runtime.Study.StudyAggregator(directory, options, Trd.Runtime.Study.StudyAggregator.LoadTokenizer student).Aggregate(written.Study)
+            let json (r: Trd.Runtime.Study.StudyResults) = JsonSerializer.Serialize(r, Trd.Runtime.Study.StudyResults.Json)
+            Expect.equal (json again) (json written) "the same results.json"
+
         testCase "results.json's scores recompute from the eval files they name" <| fun () ->
             let directory = finished ()
             let results = resultsNode directory

@@ -30,7 +30,17 @@ public sealed record DatasetScores(
     [property: JsonPropertyName("avg_at_k")] double AvgAtK,
     [property: JsonPropertyName("pass_at_k")] double PassAtK,
     [property: JsonPropertyName("pass_at_k_curve")] double[] PassAtKCurve,
-    [property: JsonPropertyName("buckets")] BucketScores[] Buckets);
+    [property: JsonPropertyName("buckets")] BucketScores[] Buckets)
+{
+    /// <summary>
+    /// The verdicts behind the scores, per problem id (K each), as this evaluation computed them: kept in memory for a
+    /// caller that aggregates further (the study), not written (the samples file, <see cref="SamplesPath"/>, holds them).
+    /// </summary>
+    [JsonIgnore] public IReadOnlyDictionary<string, bool[]>? Outcomes { get; init; }
+
+    /// <summary>The samples file the scores were computed from (eval/&lt;model&gt;/&lt;dataset&gt;.jsonl).</summary>
+    [JsonIgnore] public string? SamplesPath { get; init; }
+}
 
 /// <summary>Avg@K and Pass@K over the problems of one base-difficulty bucket.</summary>
 public sealed record BucketScores(
@@ -165,7 +175,10 @@ public sealed partial class TrdPipeline
                 return new BucketScores(bucket.Label, members.Length,
                     members.Length == 0 ? double.NaN : Metrics.AvgAtK(members), members.Length == 0 ? double.NaN : Metrics.PassAtK(members));
             }).ToArray();
-            scores.Add(new DatasetScores(dataset, problems.Count, k, Metrics.AvgAtK(outcomes), Metrics.PassAtK(outcomes), Metrics.PassAtKCurve(outcomes), buckets));
+            scores.Add(new DatasetScores(dataset, problems.Count, k, Metrics.AvgAtK(outcomes), Metrics.PassAtK(outcomes), Metrics.PassAtKCurve(outcomes), buckets)
+            {
+                Outcomes = problems.Select((p, i) => (p.Id, outcomes[i])).ToDictionary(x => x.Id, x => x.Item2), SamplesPath = path,
+            });
             _log($"eval {name}/{dataset}: Avg@{k} {scores[^1].AvgAtK:P1}  Pass@{k} {scores[^1].PassAtK:P1} over {problems.Count} problems");
         }
         var summary = new EvalSummary(name, scores.ToArray(), scores.Average(s => s.AvgAtK), scores.Average(s => s.PassAtK));

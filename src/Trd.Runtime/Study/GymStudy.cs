@@ -77,10 +77,12 @@ public sealed class GymStudy
         var perUnit = 1 + _options.Settings.Length * (1 + _options.Methods.Length
             + (_options.Subsets && _options.Settings.Contains(Setting.Opsd) ? SubsetMethods.Length * SubsetFilters.Length / _options.Settings.Length : 0));
         var tracker = new ProgressTracker("study", _options.Units.Length * perUnit, _progress);
+        var evaluated = new List<EvalSummary>();     // what the steps computed, kept for the aggregation
         foreach (var unit in _options.Units)
         {
             var (student, teacher) = models[unit.ModelSeed - 1];
-            EvaluateReference(unit, student, teacher);
+            var (baseScores, teacherScores) = EvaluateReference(unit, student, teacher);
+            evaluated.AddRange([baseScores, teacherScores]);
             tracker.Advance(1);
             foreach (var setting in _options.Settings)
             {
@@ -91,7 +93,7 @@ public sealed class GymStudy
                     runs.AddRange(SubsetMethods.SelectMany(m => SubsetFilters.Select(f => (Method: m, Subset: f))));
                 foreach (var (method, subset) in runs)
                 {
-                    TrainAndEvaluate(unit, setting, method, student, teacher, subset);
+                    evaluated.Add(TrainAndEvaluate(unit, setting, method, student, teacher, subset));
                     tracker.Advance(1);
                 }
             }
@@ -108,7 +110,7 @@ public sealed class GymStudy
             _options.Methods.Select(m => m.Id).ToArray(), _options.K, _options.TrainProblems, _options.HeldoutProblems,
             modelNames, $"{manifest.OperatingSystem}, {manifest.ProcessorCount} cores, {manifest.Runtime}, cpu", started, (DateTime.UtcNow - started).TotalSeconds, versions)
         { ModelSeeds = _options.ModelSeeds };
-        var results = new StudyAggregator(Directory, _options, StudyAggregator.LoadTokenizer(models[0].Student)).Aggregate(info);
+        var results = new StudyAggregator(Directory, _options, StudyAggregator.LoadTokenizer(models[0].Student), evaluated).Aggregate(info);
         results.Write(Directory);
         return results;
     }

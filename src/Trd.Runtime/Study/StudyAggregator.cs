@@ -12,7 +12,9 @@ namespace Trd.Runtime.Study;
 /// from base, bucket scores and pass@k curves (bootstrap over seeds and problems — model seeds, then seeds, then problems
 /// when the study trained several pairs of models — paired where compared);
 /// the training logs into Fig. 3's series; the corpora into the trajectory analysis; and all of them into the claim
-/// verdicts. It reads only files, so a finished study can be re-aggregated (and checked) at any time.
+/// verdicts. It reads the run files, so a finished study can be re-aggregated (and checked) at any time; the study that
+/// has just evaluated its runs passes what the evaluations computed (<see cref="EvalSummary"/> with its outcomes) and
+/// those are not read again.
 /// </summary>
 public sealed class StudyAggregator
 {
@@ -22,10 +24,17 @@ public sealed class StudyAggregator
     readonly string[] _heldout;
     readonly StudyUnit[] _units;
     readonly int[] _groups;     // the model seed of each unit: the bootstrap's top level
+    readonly Dictionary<string, IReadOnlyDictionary<string, bool[]>> _evaluated;   // samples file → verdicts per problem
 
-    /// <summary>An aggregator over a study directory; the tokenizer measures y*'s length.</summary>
-    public StudyAggregator(string directory, StudyOptions options, ITokenizer tokenizer)
+    /// <summary>
+    /// An aggregator over a study directory; the tokenizer measures y*'s length. <paramref name="evaluated"/>: summaries
+    /// this process computed, whose outcomes stand for their samples files.
+    /// </summary>
+    public StudyAggregator(string directory, StudyOptions options, ITokenizer tokenizer, IEnumerable<EvalSummary>? evaluated = null)
     {
+        _evaluated = (evaluated ?? []).SelectMany(s => s.Datasets)
+            .Where(d => d.Outcomes is not null && d.SamplesPath is not null)
+            .ToDictionary(d => Path.GetFullPath(d.SamplesPath!), d => d.Outcomes!);
         _directory = Path.GetFullPath(directory);
         _options = options;
         _tokenizer = tokenizer;
@@ -50,10 +59,13 @@ public sealed class StudyAggregator
         var sources = new List<string>();
         foreach (var unit in _units)
         {
-            var path = Path.Combine(runDirectory(unit), "eval", model, "heldout.jsonl");
-            if (!File.Exists(path)) throw new FileNotFoundException($"{path}: missing evaluation (run the study again to finish it)", path);
-            var records = RecordFile.Read<EvalRecord>(path, _ => { }).ToDictionary(r => r.Id);
-            outcomes.Add(_heldout.Select(id => records.TryGetValue(id, out var r) ? r.Samples.Select(s => s.Correct).ToArray()
+            var path = Path.GetFullPath(Path.Combine(runDirectory(unit), "eval", model, "heldout.jsonl"));
+            if (!_evaluated.TryGetValue(path, out var verdicts))
+            {
+                if (!File.Exists(path)) throw new FileNotFoundException($"{path}: missing evaluation (run the study again to finish it)", path);
+                verdicts = RecordFile.Read<EvalRecord>(path, _ => { }).ToDictionary(r => r.Id, r => r.Samples.Select(s => s.Correct).ToArray());
+            }
+            outcomes.Add(_heldout.Select(id => verdicts.TryGetValue(id, out var v) ? v
                 : throw new InvalidDataException($"{path}: no samples for held-out problem {id}")).ToArray());
             sources.Add(Relative(path));
         }
