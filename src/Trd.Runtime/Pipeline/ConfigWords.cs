@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Trd.Core;
-using static TorchSharp.torch;
+using ScalarType = TorchSharp.torch.ScalarType;
 
 namespace Trd.Runtime.Pipeline;
 
