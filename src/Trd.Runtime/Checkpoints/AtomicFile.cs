@@ -9,8 +9,9 @@ public static class AtomicFile
 {
     /// <summary>
     /// Makes a directory all at once or not at all: <paramref name="fill"/> writes into a hidden temporary directory
-    /// beside <paramref name="path"/>, which is then renamed into place. When another process made the directory first,
-    /// <paramref name="install"/> (default: the rename) decides; a failure deletes the temporary directory.
+    /// beside <paramref name="path"/> (<c>.name.GUID.tmp</c>), every file of which is flushed to disk before it is
+    /// renamed into place by <paramref name="install"/> (default: the rename; a caller that replaces an older directory
+    /// or may lose a race to another process passes its own). A failure deletes the temporary directory.
     /// </summary>
     public static void WriteDirectory(string path, Action<string> fill, Action<string>? install = null)
     {
@@ -20,6 +21,11 @@ public static class AtomicFile
         try
         {
             fill(temporary);
+            foreach (var file in Directory.EnumerateFiles(temporary, "*", SearchOption.AllDirectories))
+            {
+                using var stream = new FileStream(file, FileMode.Open, FileAccess.ReadWrite);
+                stream.Flush(flushToDisk: true);
+            }
             if (install is not null) install(temporary);
             else Directory.Move(temporary, full);
         }

@@ -64,34 +64,22 @@ public static class TrainerCheckpoint
     {
         Directory.CreateDirectory(root);
         var final = Path.Combine(root, Name(state.Step));
-        var temporary = Path.Combine(root, $".{Name(state.Step)}.{Guid.NewGuid():N}.tmp");
-        Directory.CreateDirectory(temporary);
-        try
+        AtomicFile.WriteDirectory(final, temporary =>
         {
             if (lora is not null) PeftAdapter.Save(student, lora, Path.Combine(temporary, "adapter"));
             else Qwen3Checkpoint.Save(student, Path.Combine(temporary, "model"));
             optimiser.Save(Path.Combine(temporary, OptimizerFileName));
             File.WriteAllBytes(Path.Combine(temporary, StateFileName), JsonSerializer.SerializeToUtf8Bytes(state, Json));
-            foreach (var file in Directory.EnumerateFiles(temporary, "*", SearchOption.AllDirectories)) FlushToDisk(file);
-            if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
-            Directory.Move(temporary, final);
-        }
-        catch
+        }, install: temporary =>
         {
-            try { Directory.Delete(temporary, recursive: true); } catch (IOException) { }
-            throw;
-        }
+            if (Directory.Exists(final)) Directory.Delete(final, recursive: true);   // a step redone after a resume
+            Directory.Move(temporary, final);
+        });
         AtomicFile.Write(Path.Combine(root, LatestFileName), s => s.Write(System.Text.Encoding.UTF8.GetBytes(Name(state.Step) + "\n")));
         foreach (var old in Directory.EnumerateDirectories(root, "step-*").Order(StringComparer.Ordinal).SkipLast(keep))
             if (!string.Equals(old, final, StringComparison.Ordinal)) Directory.Delete(old, recursive: true);
         foreach (var stale in Directory.EnumerateDirectories(root, ".step-*.tmp")) Directory.Delete(stale, recursive: true);
         return final;
-    }
-
-    static void FlushToDisk(string path)
-    {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
-        stream.Flush(flushToDisk: true);
     }
 
     /// <summary>The newest complete checkpoint under <paramref name="root"/>, or null when there is none.</summary>
