@@ -56,6 +56,23 @@ module Objective =
           Contribution = Clip.applyToPosition recipe.Clip d
           Clipped = Clip.isClipped recipe.Clip d }
 
+    /// N positions' values reduced to the batch's loss and diagnostics: mask[n] ∈ {0, 1} (or a weight), normaliser
+    /// the denominator of the loss (Reduction: the optimiser step's global token count; 0: this batch's Σ m).
+    [<CompiledName("Reduce")>]
+    let reduce (values: PositionValue[]) (mask: float[]) (normaliser: float) : Evaluation =
+        if mask.Length <> values.Length then invalidArg "mask" $"mask has {mask.Length} entries for {values.Length} positions"
+        let tokens = Array.sum mask
+        if tokens <= 0.0 then invalidArg "mask" "the mask selects no position (empty mask)"
+        let sumBy (f: PositionValue -> float) = Seq.fold2 (fun acc (v: PositionValue) m -> acc + m * f v) 0.0 values mask
+        let contributions = sumBy (fun v -> v.Contribution)
+        let denominator = if normaliser > 0.0 then normaliser else tokens
+        { Loss = contributions / denominator
+          KlPreClip = sumBy (fun v -> v.Divergence) / tokens
+          KlPostClip = contributions / tokens
+          ClipFraction = sumBy (fun v -> if v.Clipped then 1.0 else 0.0) / tokens
+          Tokens = tokens
+          PerPosition = values |> Array.map (fun v -> v.Divergence) }
+
     /// A batch of N positions: teacher[n] and student[n] are logit vectors, mask[n] ∈ {0, 1} (or a weight),
     /// targets[n] the trajectory tokens (may be empty for exact recipes), normaliser the denominator of the
     /// loss (Reduction: the optimiser step's global token count; pass 0 to use this batch's Σ m).
@@ -66,19 +83,9 @@ module Objective =
         if mask.Length <> n then invalidArg "mask" $"mask has {mask.Length} entries for {n} positions"
         if Estimator.isSampled recipe.Estimator && targets.Length <> n then
             invalidArg "targets" $"the sampled estimator needs {n} targets, got {targets.Length}"
-        let tokens = Array.sum mask
-        if tokens <= 0.0 then invalidArg "mask" "the mask selects no position (empty mask)"
-        let values =
-            Array.init n (fun i -> position recipe teacher[i] student[i] (if targets.Length = n then targets[i] else -1))
-        let sumBy (f: PositionValue -> float) = Seq.fold2 (fun acc (v: PositionValue) m -> acc + m * f v) 0.0 values mask
-        let contributions = sumBy (fun v -> v.Contribution)
-        let denominator = if normaliser > 0.0 then normaliser else tokens
-        { Loss = contributions / denominator
-          KlPreClip = sumBy (fun v -> v.Divergence) / tokens
-          KlPostClip = contributions / tokens
-          ClipFraction = sumBy (fun v -> if v.Clipped then 1.0 else 0.0) / tokens
-          Tokens = tokens
-          PerPosition = values |> Array.map (fun v -> v.Divergence) }
+        if Array.sum mask <= 0.0 then invalidArg "mask" "the mask selects no position (empty mask)"
+        Array.init n (fun i -> position recipe teacher[i] student[i] (if targets.Length = n then targets[i] else -1))
+        |> fun values -> reduce values mask normaliser
 
     /// ∂loss/∂(student logits) for one position by central finite differences in float64: the slow,
     /// recipe-agnostic reference for the executor's autograd (use on small V; h is the step).

@@ -38,22 +38,37 @@ internal static class TensorDivergence
         {
             var index = targets!.unsqueeze(-1);                                  // [C, 1]
             var delta = ls.gather(-1, index).squeeze(-1) - lt.gather(-1, index).squeeze(-1); // [C]
-            d = recipe.Estimator.IsK1 ? delta
-                : recipe.Estimator.IsK2 ? delta.mul(Scalars.Half).mul(delta)  // δ²/2
-                : (-delta).expm1().add(delta, Scalars.One); // K3: (r − 1) − log r, r = e^(−δ)
+            d = Sampled(recipe.Estimator, delta);
         }
         else
         {
             var (a, b) = Restrict(recipe.Support, lt, ls);  // [C, S] each
-            var terms = EntryTerms(recipe.Direction, a, b); // [C, S]
-            if (recipe.Clip is Clip.PerVocabEntry entryClip)
-            {
-                using var c = entryClip.C.ToScalar();
-                terms = terms.clamp_max(c);
-            }
-            d = terms.sum(-1);                              // [C]
+            d = SupportDivergence(recipe, a, b);            // [C]
         }
+        return Finish(recipe, d);
+    }
 
+    /// <summary>D_t [C] from the teacher's and the student's log-probabilities on the support [C, S]: entry terms, per-entry clip, sum.</summary>
+    internal static Tensor SupportDivergence(Recipe recipe, Tensor teacher, Tensor student)
+    {
+        var terms = EntryTerms(recipe.Direction, teacher, student); // [C, S]
+        if (recipe.Clip is Clip.PerVocabEntry entryClip)
+        {
+            using var c = entryClip.C.ToScalar();
+            terms = terms.clamp_max(c);
+        }
+        return terms.sum(-1);                                     // [C]
+    }
+
+    /// <summary>The sampled estimator of δ_t = log π_θ(y_t) − log π_T(y_t) [C].</summary>
+    internal static Tensor Sampled(Estimator estimator, Tensor delta) =>
+        estimator.IsK1 ? delta
+        : estimator.IsK2 ? delta.mul(Scalars.Half).mul(delta)       // δ²/2
+        : (-delta).expm1().add(delta, Scalars.One);                // K3: (r − 1) − log r, r = e^(−δ)
+
+    /// <summary>The block of D_t [C]: its contribution after the per-position clip, and which positions were clipped.</summary>
+    internal static Block Finish(Recipe recipe, Tensor d)
+    {
         if (recipe.Clip is Clip.PerPosition cap)
         {
             using var c = cap.C.ToScalar();
@@ -151,7 +166,7 @@ internal static class TensorDivergence
     }
 
     /// <summary>x − logsumexp(x) over the last dimension; a row with no mass stays −∞ (as Trd.Core does).</summary>
-    static Tensor Renormalise(Tensor x)
+    internal static Tensor Renormalise(Tensor x)
     {
         var z = x.logsumexp(-1, keepdim: true);              // [C, 1]
         return x - where(z.isneginf(), zeros_like(z), z);
@@ -162,7 +177,7 @@ internal static class TensorDivergence
     /// The tail is a log-sum-exp over the complement (the selected entries set to −∞), not 1 minus the top-K
     /// mass, so a tail below float32 rounding of 1 keeps its value instead of cancelling to 0 on one side only.
     /// </summary>
-    static Tensor WithTail(Tensor logProbs, Tensor index)
+    internal static Tensor WithTail(Tensor logProbs, Tensor index)
     {
         var complement = logProbs.scatter(-1, index, full(index.shape, Scalars.NegativeInfinity, dtype: logProbs.dtype, device: logProbs.device)); // [C, V]
         return cat(new[] { logProbs.gather(-1, index), LogSumExp(complement) }, -1);
@@ -172,7 +187,7 @@ internal static class TensorDivergence
     /// log Σ exp x over the last dimension, [C, S] → [C, 1]: −∞ for a row that is −∞ everywhere (an empty tail,
     /// K = V), with a gradient that stays finite there (the row is replaced by zeros before exp and log).
     /// </summary>
-    static Tensor LogSumExp(Tensor x)
+    internal static Tensor LogSumExp(Tensor x)
     {
         var m = x.detach().amax(new long[] { -1 }, keepdim: true);        // [C, 1]
         var empty = m.isneginf();                                          // [C, 1]
