@@ -153,6 +153,56 @@ let tests =
             Expect.equal (string extra["y_r_status"]) "ok" "status kept"
         }
     
+        testList "teacher scores" [
+            let scores (rng: Random) (id: string) (positions: int) (k: int) =
+                TeacherScores(id, k, Array.init (positions * k) (fun _ -> rng.Next 151936),
+                              Array.init (positions * k) (fun _ -> float32 (-20.0 * rng.NextDouble())),
+                              Array.init positions (fun _ -> if rng.Next 5 = 0 then Single.NegativeInfinity else float32 (-30.0 * rng.NextDouble())))
+            let same (a: TeacherScores) (b: TeacherScores) =
+                Expect.equal b.Id a.Id "id"
+                Expect.sequenceEqual b.Ids a.Ids $"{a.Id}: ids"
+                Expect.sequenceEqual b.LogProbs a.LogProbs $"{a.Id}: log-probabilities, bit for bit"
+                Expect.sequenceEqual b.TargetLogProbs a.TargetLogProbs $"{a.Id}: target log-probabilities"
+
+            test "records round-trip bit for bit across shards, and a reopened store reads them from their shards" {
+                let dir = tempDir ()
+                let rng = Random 31
+                let k = 8
+                let written = [ for i in 1 .. 12 -> scores rng $"p{i}" (1 + rng.Next 40) k ]
+                let store = TeacherScoreStore.Open(dir, k, shardBytes = 2048L)
+                Expect.equal store.BytesPerToken (8L * int64 k + 4L) "8K + 4 bytes per token"
+                for r in written do store.Append r
+                let shards = Directory.GetFiles(dir, "shard-*.bin")
+                Expect.isGreaterThan shards.Length 1 "several shards"
+                let bytes = shards |> Array.sumBy (fun f -> FileInfo(f).Length)
+                Expect.equal bytes (written |> List.sumBy (fun r -> int64 r.Positions * store.BytesPerToken)) "exactly 8K + 4 bytes per token on disk"
+                let reopened = TeacherScoreStore.Open(dir, k, shardBytes = 2048L)
+                for r in List.rev written do same r (reopened.Read r.Id)
+            }
+
+            test "a record in flight when a run stopped is cut by the next writer; readers leave it; K and bad indexes are refused" {
+                let dir = tempDir ()
+                let rng = Random 32
+                let store = TeacherScoreStore.Open(dir, 4)
+                let first = scores rng "a" 5 4
+                store.Append first
+                let shard = Path.Combine(dir, "shard-00000.bin")
+                File.AppendAllText(shard, "half a record")
+                let before = File.ReadAllBytes shard
+                let reopened = TeacherScoreStore.Open(dir, 4)
+                same first (reopened.Read "a")
+                Expect.equal (File.ReadAllBytes shard) before "opening and reading modified nothing"
+                let second = scores rng "b" 3 4
+                reopened.Append second
+                Expect.equal (FileInfo(shard).Length) ((5L + 3L) * (8L * 4L + 4L)) "the stray bytes were cut: two records' bytes"
+                same second ((TeacherScoreStore.Open(dir, 4)).Read "b")
+                Expect.stringContains (Generators.throwsMessage<CorpusException> (fun () -> TeacherScoreStore.Open(dir, 8) |> ignore)) "stored with K = 4, not 8" "another K"
+                File.WriteAllBytes(shard, before[.. 40])
+                Expect.stringContains (Generators.throwsMessage<CorpusException> (fun () -> TeacherScoreStore.Open(dir, 4) |> ignore)) "which it lacks" "an index naming missing bytes"
+                Expect.throwsT<ArgumentException> (fun () -> reopened.Append(TeacherScores("c", 4, [| 1 |], [| 0.0f |], [| 0.0f |]))) "a record of the wrong shape"
+            }
+        ]
+
         testList "run directory" [
             test "the lock is re-entrant within a process, leaves a note while held and removes it on the last release" {
                 let dir = tempDir ()
