@@ -44,6 +44,64 @@ let private adapterBytes (model: Qwen3ForCausalLM) =
     |> Seq.map (fun struct (n, p) -> n, p.detach().cpu().data<float32>().ToArray())
     |> Seq.toArray
 
+/// One step of two identical students: against a teacher model, and against that teacher's top-K stored once.
+let private denseAndStored (recipe: Recipe) (k: int) =
+    let teacher = ModelTests.tinyModel false torch.float32 3L
+    let studentA = ModelTests.tinyModel false torch.float32 5L
+    let studentB = ModelTests.tinyModel false torch.float32 5L
+    let xs = examples 6 7
+    let store = Trd.Runtime.Data.TeacherScoreStore.Open(tempDir (), k)
+    let pairs = xs |> Array.map (fun e -> struct (e.Id, Trd.Runtime.Scoring.ScoringPair(e.TeacherContext, e.Trajectory)))
+    for scores in Trd.Runtime.Scoring.TeacherScoring.TopK(teacher, pairs, k, chunkSize = 5) do store.Append scores
+    let parametersOf (m: Qwen3ForCausalLM) = m.named_parameters() |> Seq.map (fun struct (n, p) -> struct (n, p)) |> Seq.toArray
+    use optA = new AdamW(parametersOf studentA, AdamWOptions())
+    use optB = new AdamW(parametersOf studentB, AdamWOptions())
+    let a = Distiller(studentA, teacher, recipe, 8, [| 3L; 5L |]).Step(1L, xs, 4, optA, 0.01, 1.0, fun i -> int64 i)
+    let b = Distiller(studentB, store, recipe, 8, [| 3L; 5L |]).Step(1L, xs, 4, optB, 0.01, 1.0, fun i -> int64 i)
+    a, b, adapterBytes studentA, adapterBytes studentB
+
+[<Tests>]
+let storedTeacherTests =
+    testList "Trainer from stored teacher scores" [
+        test "a step against the teacher's stored top-K equals the step against the teacher model (top-8 + tail and top-8, T = 1)" {
+            for recipe in [ Recipes.forwardKl.WithSupport(TeacherTopKWithTail 8); Recipes.reverseKlTopK.WithSupport(TeacherTopK 8) ] do
+                let a, b, wa, wb = denseAndStored recipe 16
+                let close (x: float) (y: float) (what: string) = Expect.floatClose { absolute = 1e-5; relative = 1e-5 } y x $"{recipe.Name}: {what}"
+                close a.Loss b.Loss "loss"
+                close a.KlPreClip b.KlPreClip "D"
+                close a.KlCorrect b.KlCorrect "D^correct"
+                close a.KlIncorrect b.KlIncorrect "D^incorrect"
+                close a.PplStudent b.PplStudent "PPL_S"
+                close a.PplTeacher b.PplTeacher "PPL_T (the stored token log-probabilities)"
+                close a.GradNorm b.GradNorm "gradient norm"
+                // AdamW's first step moves a weight by ≈ lr · g / (|g| + ε): a gradient near ε (an id barely inside or
+                // outside the support) differs in float32 between the two paths and its update by up to a few % of lr.
+                for (name, x), (_, y) in Array.zip wa wb do
+                    for i in 0 .. x.Length - 1 do
+                        Expect.floatClose { absolute = 5e-4; relative = 0.0 } (float y[i]) (float x[i]) $"{recipe.Name}: {name}[{i}] after the step (lr 0.01)"
+        }
+
+        test "TeacherScoring.TopK gives what Core's SparseTeacher.ofLogits gives on the model's logits (ids, log-probabilities, target)" {
+            let teacher = ModelTests.tinyModel false torch.float32 3L
+            let context, trajectory = [| 4; 8; 15; 16 |], [| 23; 42; 7 |]
+            let scores = (Trd.Runtime.Scoring.TeacherScoring.TopK(teacher, [| struct ("p", Trd.Runtime.Scoring.ScoringPair(context, trajectory)) |], 5)).[0]
+            let logits = ModelTests.referenceLogits teacher (Array.append context trajectory)       // float64, op by op
+            for j in 0 .. trajectory.Length - 1 do
+                let expected = SparseTeacher.ofLogits 5 logits[context.Length - 1 + j] trajectory[j]
+                Expect.sequenceEqual scores.Ids[j * 5 .. j * 5 + 4] expected.Ids $"position {j}: the top-5 ids, in order"
+                for i in 0 .. 4 do
+                    Expect.floatClose { absolute = 1e-5; relative = 1e-5 } (float scores.LogProbs[j * 5 + i]) expected.LogProbs[i] $"position {j}: log-probability {i}"
+                Expect.floatClose { absolute = 1e-5; relative = 1e-5 } (float scores.TargetLogProbs[j]) expected.TargetLogProb $"position {j}: the target's"
+        }
+
+        test "a recipe that needs the teacher's full vocabulary cannot train from stored scores" {
+            let store = Trd.Runtime.Data.TeacherScoreStore.Open(tempDir (), 4)
+            let student = ModelTests.tinyModel false torch.float32 5L
+            let message = Generators.throwsMessage<ArgumentException> (fun () -> Distiller(student, store, Recipes.trd, 8, null) |> ignore)
+            Expect.stringContains message "needs the teacher's full vocabulary" "says why"
+        }
+    ]
+
 [<Tests>]
 let tests =
     testList "Trainer" [

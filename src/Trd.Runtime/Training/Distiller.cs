@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Trd.Core;
+using Trd.Runtime.Data;
 using Trd.Runtime.Models;
 using Trd.Runtime.Objectives;
 using Trd.Runtime.Scoring;
@@ -17,7 +18,8 @@ namespace Trd.Runtime.Training;
 public sealed class Distiller
 {
     readonly Qwen3ForCausalLM _student;
-    readonly Qwen3ForCausalLM _teacher;
+    readonly Qwen3ForCausalLM? _teacher;
+    readonly TeacherScoreStore? _scores;
     readonly bool _selfTeacher;
     readonly Recipe _recipe;
     readonly ObjectiveOptions _options;
@@ -31,9 +33,23 @@ public sealed class Distiller
         _student = student ?? throw new ArgumentNullException(nameof(student));
         _teacher = teacher ?? throw new ArgumentNullException(nameof(teacher));
         _selfTeacher = ReferenceEquals(student, teacher);
-        _recipe = RecipeModule.Validate(recipe);
+        _recipe = recipe.Validate();
         if (student.Config.VocabSize != teacher.Config.VocabSize)
             throw new ArgumentException($"student V = {student.Config.VocabSize} but teacher V = {teacher.Config.VocabSize}: distillation needs one vocabulary");
+        _options = new ObjectiveOptions { ChunkSize = chunkSize, TokenLogProbs = true, EpistemicTokenIds = epistemicTokenIds is { Length: > 0 } ? epistemicTokenIds : null };
+    }
+
+    /// <summary>
+    /// A distiller that reads the teacher from stored scores (its top-K per position, <see cref="TeacherScoreStore"/>)
+    /// instead of a model in memory: the recipe must be one a top-K teacher can evaluate (Trd.Core.SparseTeacher.problems),
+    /// and every example's trajectory must be stored under its id.
+    /// </summary>
+    public Distiller(Qwen3ForCausalLM student, TeacherScoreStore scores, Recipe recipe, int chunkSize, long[]? epistemicTokenIds)
+    {
+        _student = student ?? throw new ArgumentNullException(nameof(student));
+        _scores = scores ?? throw new ArgumentNullException(nameof(scores));
+        _recipe = recipe.Validate();
+        if (SparseTeacher.Problems(recipe, scores.K) is { Length: > 0 } problems) throw new ArgumentException(string.Join("; ", problems), nameof(recipe));
         _options = new ObjectiveOptions { ChunkSize = chunkSize, TokenLogProbs = true, EpistemicTokenIds = epistemicTokenIds is { Length: > 0 } ? epistemicTokenIds : null };
     }
 
@@ -57,21 +73,14 @@ public sealed class Distiller
             using var scope = NewDisposeScope();
             using var generator = new Generator((ulong)seedOf(micro++), _student.OutputWeight.device);
             foreach (var (_, layer) in _student.LinearLayers()) layer.DropoutGenerator = generator;
-            ScoredPositions teacherScores;
-            using (no_grad())
-            {
-                _teacher.eval();
-                if (_selfTeacher) _student.SetAdaptersEnabled(false);
-                try { teacherScores = TeacherForcing.Score(_teacher, batch.Select(e => new ScoringPair(e.TeacherContext, e.Trajectory)).ToArray()); }
-                finally { if (_selfTeacher) _student.SetAdaptersEnabled(true); }
-            }
+            using var teacherScores = _scores is null ? ScoreTeacher(batch) : null;
             _student.train();
             using var studentScores = TeacherForcing.Score(_student, batch.Select(e => new ScoringPair(e.StudentContext, e.Trajectory)).ToArray());
-            using var t = teacherScores;
-            var n = studentScores.Hidden.shape[0];
-            var mask = ones(n, device: studentScores.Hidden.device);                                   // [N]
-            using var result = ObjectiveExecutor.Fused(_recipe, studentScores.Hidden, studentScores.OutputWeight,
-                t.Hidden.detach(), t.OutputWeight.detach(), mask, studentScores.Targets, options);
+            var mask = ones(studentScores.Hidden.shape[0], device: studentScores.Hidden.device);                   // [N]
+            using var result = teacherScores is not null
+                ? ObjectiveExecutor.Fused(_recipe, studentScores.Hidden, studentScores.OutputWeight,
+                    teacherScores.Hidden.detach(), teacherScores.OutputWeight.detach(), mask, studentScores.Targets, options)
+                : AgainstStoredScores(batch, studentScores, mask, options);
             result.Loss.backward();
             using (var wide = result.Loss.detach().to(ScalarType.Float64)) loss += wide.item<double>();
             tokens += result.Tokens;
@@ -82,11 +91,14 @@ public sealed class Distiller
             lpT += result.TeacherTokenLogProbs!.to(ScalarType.Float64).sum().item<double>();
             if (result.EpistemicMass is { } mass) epistemic += mass.to(ScalarType.Float64).sum().item<double>();
             var perPosition = result.PerPosition.to(ScalarType.Float64).cpu().data<double>().ToArray();        // [N]
-            for (var i = 0; i < batch.Length; i++)
+            var offset = 0;
+            foreach (var example in batch)
             {
-                var d = perPosition.Skip(studentScores.Offsets[i]).Take(studentScores.Lengths[i]).Sum();
-                if (batch[i].RolloutCorrect) { correctSum += d; correctTokens += studentScores.Lengths[i]; }
-                else { incorrectSum += d; incorrectTokens += studentScores.Lengths[i]; }
+                var length = example.Trajectory.Length;
+                var d = perPosition.Skip(offset).Take(length).Sum();
+                offset += length;
+                if (example.RolloutCorrect) { correctSum += d; correctTokens += length; }
+                else { incorrectSum += d; incorrectTokens += length; }
             }
         }
         foreach (var (_, layer) in _student.LinearLayers()) layer.DropoutGenerator = null;
@@ -104,5 +116,55 @@ public sealed class Distiller
             GradNorm = norm, LearningRate = lr, Tokens = tokens, Sequences = examples.Count, Cut = cut,
             TokensPerSecond = tokens / Math.Max(seconds, 1e-9),
         };
+    }
+
+    /// <summary>The teacher model's scores of the micro-batch under its context, without gradients.</summary>
+    ScoredPositions ScoreTeacher(TrainExample[] batch)
+    {
+        using (no_grad())
+        {
+            _teacher!.eval();
+            if (_selfTeacher) _student.SetAdaptersEnabled(false);
+            try { return TeacherForcing.Score(_teacher, batch.Select(e => new ScoringPair(e.TeacherContext, e.Trajectory)).ToArray()); }
+            finally { if (_selfTeacher) _student.SetAdaptersEnabled(true); }
+        }
+    }
+
+    /// <summary>
+    /// The objective against the stored top-K (SparseTeacherObjective over the student's [N, V] logits). The teacher's
+    /// token log-probabilities are the stored ones; its epistemic mass is the mass of the epistemic ids within its top-K.
+    /// </summary>
+    ObjectiveResult AgainstStoredScores(TrainExample[] batch, ScoredPositions student, Tensor mask, ObjectiveOptions options)
+    {
+        var stored = batch.Select(e =>
+        {
+            var s = _scores!.Read(e.Id);
+            if (s.Positions != e.Trajectory.Length)
+                throw new InvalidOperationException($"{_scores.Directory}: {e.Id} is stored with {s.Positions} positions, its trajectory has {e.Trajectory.Length}");
+            return s;
+        }).ToArray();
+        var n = student.Hidden.shape[0];
+        var k = _scores!.K;
+        var device = student.Hidden.device;
+        var ids = tensor(stored.SelectMany(s => s.Ids).Select(x => (long)x).ToArray(), device: device).view(n, k);      // [N, K]
+        var logProbs = tensor(stored.SelectMany(s => s.LogProbs).ToArray(), device: device).view(n, k);                // [N, K]
+        var targetLogProbs = tensor(stored.SelectMany(s => s.TargetLogProbs).ToArray(), device: device);             // [N]
+        var result = SparseTeacherObjective.Evaluate(_recipe, student.Logits(), ids, logProbs, mask, targetLogProbs, student.Targets,
+            options with { TokenLogProbs = false, EpistemicTokenIds = null });
+        using (no_grad())
+        {
+            Tensor? epistemic = null;
+            if (options.EpistemicTokenIds is { } e)
+            {
+                var isEpistemic = isin(ids, tensor(e, device: device));                                                   // [N, K]
+                epistemic = logProbs.exp().mul(isEpistemic.to(ScalarType.Float32)).sum(-1);                              // [N]
+            }
+            return new ObjectiveResult
+            {
+                Loss = result.Loss, KlPreClip = result.KlPreClip, KlPostClip = result.KlPostClip, ClipFraction = result.ClipFraction,
+                Tokens = result.Tokens, PerPosition = result.PerPosition,
+                StudentTokenLogProbs = student.TokenLogProbs(options.ChunkSize), TeacherTokenLogProbs = targetLogProbs, EpistemicMass = epistemic,
+            };
+        }
     }
 }
