@@ -5,6 +5,7 @@ module Trd.Tests.PipelineTests
 open System
 open System.IO
 open Expecto
+open System.Text.Json.Nodes
 open Trd.Core
 open Trd.Runtime.Pipeline
 
@@ -150,6 +151,33 @@ let tests =
                     Expect.stringContains text "reference solution" "OPSD vanilla teacher sees y*"
                 let outcome = pipeline.Train(false)
                 Expect.equal outcome.Steps 2L "steps"
+            }
+
+            test "teacher_top_k: the teacher's top-K is scored once and stored, and training from it matches training against the teacher" {
+                let dir = tempDir ()
+                let withRecipe (topK: int option) =
+                    let node = JsonNode.Parse((tinyConfig dir Opd Methods.forwardKl).ToJson()).AsObject()
+                    node["objective"] <- JsonNode.Parse("""{"name": "FKL top-8 + tail", "support": "top-k-tail", "top_k": 8}""")
+                    match topK with Some k -> node["train"].AsObject()["teacher_top_k"] <- JsonValue.Create k | None -> ()
+                    PipelineConfig.Parse(node.ToJsonString())
+                let run (name: string) (config: PipelineConfig) =
+                    use pipeline = new TrdPipeline(config, Path.Combine(dir, name))
+                    pipeline.Rollout() |> ignore
+                    pipeline.Train(false) |> ignore
+                    Trd.Runtime.Logging.MetricsLog.Read(Path.Combine(dir, name, "train", "metrics.jsonl")).Records
+                let dense = run "dense" (withRecipe None)
+                let stored = run "stored" (withRecipe (Some 16))
+                Expect.equal stored.Count dense.Count "as many steps"
+                for a, b in Seq.zip dense stored do
+                    for key in [ "loss"; "kl_pre_clip"; "ppl_teacher" ] do
+                        Expect.floatClose { absolute = 1e-5; relative = 1e-5 } b.Values[key].Value a.Values[key].Value $"step {a.Step}: {key}"
+                let index = Path.Combine(dir, "stored", "train", "teacher-scores", "index.jsonl")
+                Expect.equal (File.ReadAllLines index).Length 4 "one stored record per trajectory"
+                let message = Generators.throwsMessage<ConfigException> (fun () ->
+                    let node = JsonNode.Parse((tinyConfig dir Opd Methods.trd).ToJson()).AsObject()
+                    node["train"].AsObject()["teacher_top_k"] <- JsonValue.Create 16
+                    PipelineConfig.Parse(node.ToJsonString()).Validated("c.json") |> ignore)
+                Expect.stringContains message "train.teacher_top_k = 16: recipe 'TRD' needs the teacher's full vocabulary" "refused before any work, naming the recipe"
             }
 
             test "a shared corpus is read in place: its stages only check it, and an incomplete one is refused naming it" {

@@ -155,6 +155,8 @@ public sealed record PipelineConfig : IJsonOnDeserialized
         problems.AddRange(_parseProblems);
         if (Setting is null) problems.Add("setting: none given");
         if (Recipe.Problems() is { Length: > 0 } recipeProblems) problems.Add($"recipe '{Recipe.Name}' is invalid: {string.Join("; ", recipeProblems)}");
+        else if (Train.TeacherTopK is { } topK and >= 1 && SparseTeacher.Problems(Recipe, topK) is { Length: > 0 } sparse)
+            problems.Add($"train.teacher_top_k = {topK}: {string.Join("; ", sparse)}");
         Check(!string.IsNullOrEmpty(Problems), "problems: no training problem file given");
         problems.AddRange(Student.Errors("student"));
         if (Setting == Setting.Opd)
@@ -316,6 +318,13 @@ public sealed record TrainConfig
     public int ChunkSize { get; init; } = 512;
     /// <summary>Write TensorBoard event files beside the JSONL metrics log.</summary>
     public bool Tensorboard { get; init; } = true;
+    /// <summary>
+    /// Score the teacher's top-K once per trajectory into <c>train/teacher-scores/</c> (8K + 4 bytes per token) and
+    /// train from those scores, without the teacher in memory (what a served teacher gives, issue 14). The recipe's
+    /// support must then be top-k or top-k-tail with top_k ≤ K (or a sampled estimator). Null: the teacher model scores
+    /// every micro-batch.
+    /// </summary>
+    public int? TeacherTopK { get; init; }
 
     internal IEnumerable<string> Errors(string name)
     {
@@ -335,6 +344,7 @@ public sealed record TrainConfig
         if (SaveEvery < 1) yield return $"{name}.save_every: must be ≥ 1, got {SaveEvery}";
         if (ChunkSize < 1) yield return $"{name}.chunk_size: must be ≥ 1, got {ChunkSize}";
         if (Subset is null) yield return $"{name}.subset: none given";
+        if (TeacherTopK is < 1) yield return $"{name}.teacher_top_k: must be ≥ 1, got {TeacherTopK}";
     }
 }
 

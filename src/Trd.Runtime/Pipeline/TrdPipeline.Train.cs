@@ -106,8 +106,10 @@ public sealed partial class TrdPipeline
         Checkpoints.AtomicFile.Write(Path.Combine(TrainDirectory, "examples.json"), s => System.Text.Json.JsonSerializer.Serialize(s, counts));
 
         var student = Student.Model;
-        Models.Qwen3ForCausalLM teacher;
-        if (Teacher is { } t) teacher = t.Model;
+        var stored = Config.Train.TeacherTopK is { } k ? ScoreTeacher(examples, k) : null;
+        Models.Qwen3ForCausalLM? teacher;
+        if (stored is not null) teacher = null;                       // trained from the stored top-K: no teacher in memory
+        else if (Teacher is { } t) teacher = t.Model;
         else if (Config.Train.Lora is not null) teacher = student;    // OPSD: the backbone with adapters off
         else
         {
@@ -126,7 +128,8 @@ public sealed partial class TrdPipeline
         using var board = Config.Train.Tensorboard ? new TensorBoardLog(Path.Combine(TrainDirectory, "tensorboard")) : null;
         var started = DateTime.UtcNow;
         double trained = 0;
-        var outcome = Trainer.Run(new TrainRequest(student, teacher, Recipe, examples, Config.Train, Config.Seed, TrainDirectory, EpistemicTokens.Ids(Student.Tokenizer)),
+        var outcome = Trainer.Run(new TrainRequest(student, teacher, Recipe, examples, Config.Train, Config.Seed, TrainDirectory, EpistemicTokens.Ids(Student.Tokenizer))
+            { TeacherScores = stored },
             resume,
             m =>
             {
@@ -138,8 +141,44 @@ public sealed partial class TrdPipeline
             },
             (done, total) => Report("train", done, total, (long)trained, started));
         _log($"train: {outcome.Steps} steps (resumed after {outcome.ResumedFrom}) → {outcome.Checkpoint}");
-        if (!ReferenceEquals(teacher, student) && Teacher is null) teacher.Dispose();
+        if (teacher is not null && !ReferenceEquals(teacher, student) && Teacher is null) teacher.Dispose();
         return outcome;
+    }
+
+    /// <summary>The teacher's stored scores: train/teacher-scores/.</summary>
+    public string TeacherScoresDirectory => Path.Combine(TrainDirectory, "teacher-scores");
+
+    /// <summary>
+    /// Scores every example's trajectory not yet stored with the teacher's top-K under the recipe's teacher context, in
+    /// micro-batches, into <see cref="TeacherScoresDirectory"/>; the teacher is loaded for this alone (OPD: from its
+    /// directory, then freed; OPSD: the student's base weights). Resumable: stored trajectories are not scored again.
+    /// </summary>
+    Data.TeacherScoreStore ScoreTeacher(IReadOnlyList<TrainExample> examples, int k)
+    {
+        var store = Data.TeacherScoreStore.Open(TeacherScoresDirectory, k);
+        var missing = examples.Where(e => !store.Contains(e.Id)).ToArray();
+        if (missing.Length > 0)
+        {
+            var started = DateTime.UtcNow;
+            using var loaded = Setting == Setting.Opsd ? null
+                : ModelStore.Load(ModelStore.Materialise(Config.Teacher!, Directory, "teacher"), Device, Config.Teacher!.Dtype).Model;
+            var teacher = loaded ?? Student.Model;                    // OPSD: the backbone (no adapters are attached yet)
+            teacher.eval();
+            long tokens = 0;
+            foreach (var batch in missing.Chunk(Config.Train.MicroBatch))
+            {
+                using var scope = TorchSharp.torch.NewDisposeScope();
+                foreach (var s in Scoring.TeacherScoring.TopK(teacher, batch.Select(e => (e.Id, new Scoring.ScoringPair(e.TeacherContext, e.Trajectory))).ToArray(), k, Config.Train.ChunkSize))
+                {
+                    store.Append(s);
+                    tokens += s.Positions;
+                }
+                Report("score", store.Ids.Count, examples.Count, tokens, started);
+            }
+            _log($"score: the teacher's top-{k} of {missing.Length} trajectories ({tokens} tokens, {store.BytesPerToken} bytes per token) → {TeacherScoresDirectory}");
+        }
+        else _log($"score: the teacher's top-{k} of all {examples.Count} trajectories is stored ({TeacherScoresDirectory})");
+        return store;
     }
 
     /// <summary>Rewrites the metrics log without the records of steps ≥ <paramref name="step"/> (atomically; torn lines dropped).</summary>

@@ -17,8 +17,12 @@ namespace Trd.Runtime.Training;
 /// <param name="Seed">The run's seed.</param>
 /// <param name="Directory">Where checkpoints go (<c>checkpoints/</c> inside it).</param>
 /// <param name="EpistemicTokenIds">ℰ under the student's tokenizer, for the epistemic-mass diagnostic.</param>
-public sealed record TrainRequest(Qwen3ForCausalLM Student, Qwen3ForCausalLM Teacher, Recipe Recipe, IReadOnlyList<TrainExample> Examples,
-    TrainConfig Config, long Seed, string Directory, long[]? EpistemicTokenIds);
+public sealed record TrainRequest(Qwen3ForCausalLM Student, Qwen3ForCausalLM? Teacher, Recipe Recipe, IReadOnlyList<TrainExample> Examples,
+    TrainConfig Config, long Seed, string Directory, long[]? EpistemicTokenIds)
+{
+    /// <summary>The teacher's stored top-K scores of every example, used instead of <see cref="Teacher"/> when given.</summary>
+    public Data.TeacherScoreStore? TeacherScores { get; init; }
+}
 
 /// <summary>How a training run ended.</summary>
 /// <param name="Steps">Optimiser steps in all.</param>
@@ -71,7 +75,10 @@ public static class Trainer
         var trainable = request.Student.named_parameters().Where(p => p.parameter.requires_grad).Select(p => (p.name, p.parameter)).ToArray();
         using var optimiser = new AdamW(trainable, new AdamWOptions(c.Beta1, c.Beta2, c.Epsilon, c.WeightDecay));
         if (latest is not null) optimiser.Load(Path.Combine(latest, TrainerCheckpoint.OptimizerFileName));
-        var distiller = new Distiller(request.Student, request.Teacher, request.Recipe, c.ChunkSize, request.EpistemicTokenIds);
+        var distiller = request.TeacherScores is { } stored
+            ? new Distiller(request.Student, stored, request.Recipe, c.ChunkSize, request.EpistemicTokenIds)
+            : new Distiller(request.Student, request.Teacher ?? throw new ArgumentException("a teacher model or its stored scores", nameof(request)),
+                request.Recipe, c.ChunkSize, request.EpistemicTokenIds);
         var checkpoint = latest ?? "";
         for (var step = start; step < totalSteps; step++)
         {
