@@ -31,6 +31,25 @@ type Evaluation =
 /// temperature (once) → support → divergence or sampled estimator → per-entry clip → sum → per-position clip.
 module Objective =
 
+    /// D_t from the two sides restricted to the support: entry terms, per-entry clip, sum.
+    [<CompiledName("SupportDivergence")>]
+    let supportDivergence (recipe: Recipe) (pair: SupportedPair) : float =
+        Divergence.entryTerms recipe.Direction pair.TeacherLogProbs pair.StudentLogProbs
+        |> Clip.applyToEntries recipe.Clip
+        |> Array.sum
+
+    /// A position's value from its D_t: the contribution after the per-position clip, and whether it was clipped.
+    [<CompiledName("OfDivergence")>]
+    let ofDivergence (recipe: Recipe) (d: float) : PositionValue =
+        { Divergence = d
+          Contribution = Clip.applyToPosition recipe.Clip d
+          Clipped = Clip.isClipped recipe.Clip d }
+
+    /// Throws unless a sampled estimator's target is a token of the vocabulary.
+    let internal checkTarget (target: int) (vocabulary: int) =
+        if target < 0 || target >= vocabulary then
+            invalidArg "target" $"the sampled estimator needs the trajectory token at each position; got {target} for V = {vocabulary}"
+
     /// One position. teacherLogits and studentLogits are raw logits over the same vocabulary;
     /// target is the trajectory's token at this position (read only by the sampled estimators; pass -1 otherwise).
     [<CompiledName("Position")>]
@@ -42,19 +61,10 @@ module Objective =
         Numerics.checkLogits "studentLogits" studentLogits
         let lt = Numerics.temperedLogProbs recipe.Temperature teacherLogits
         let ls = Numerics.temperedLogProbs recipe.Temperature studentLogits
-        let d =
-            if Estimator.isSampled recipe.Estimator then
-                if target < 0 || target >= ls.Length then
-                    invalidArg "target" $"the sampled estimator needs the trajectory token at each position; got {target} for V = {ls.Length}"
-                Estimator.fromLogRatio recipe.Estimator (ls[target] - lt[target])
-            else
-                let pair = Support.restrict recipe.Support lt ls
-                Divergence.entryTerms recipe.Direction pair.TeacherLogProbs pair.StudentLogProbs
-                |> Clip.applyToEntries recipe.Clip
-                |> Array.sum
-        { Divergence = d
-          Contribution = Clip.applyToPosition recipe.Clip d
-          Clipped = Clip.isClipped recipe.Clip d }
+        if Estimator.isSampled recipe.Estimator then
+            checkTarget target ls.Length
+            ofDivergence recipe (Estimator.fromLogRatio recipe.Estimator (ls[target] - lt[target]))
+        else ofDivergence recipe (supportDivergence recipe (Support.restrict recipe.Support lt ls))
 
     /// N positions' values reduced to the batch's loss and diagnostics: mask[n] ∈ {0, 1} (or a weight), normaliser
     /// the denominator of the loss (Reduction: the optimiser step's global token count; 0: this batch's Σ m).

@@ -110,21 +110,11 @@ module SparseTeacher =
         Numerics.checkLogits "studentLogits" studentLogits
         check teacher studentLogits.Length
         let ls = Numerics.temperedLogProbs recipe.Temperature studentLogits
-        let d =
-            if Estimator.isSampled recipe.Estimator then
-                if target < 0 || target >= ls.Length then
-                    invalidArg "target" $"the sampled estimator needs the trajectory token at each position; got {target} for V = {ls.Length}"
-                let _, z = buckets recipe.Temperature ls.Length teacher
-                let lt = teacher.TargetLogProb / recipe.Temperature - z
-                Estimator.fromLogRatio recipe.Estimator (ls[target] - lt)
-            else
-                let pair = restrict recipe teacher ls
-                Divergence.entryTerms recipe.Direction pair.TeacherLogProbs pair.StudentLogProbs
-                |> Clip.applyToEntries recipe.Clip
-                |> Array.sum
-        { Divergence = d
-          Contribution = Clip.applyToPosition recipe.Clip d
-          Clipped = Clip.isClipped recipe.Clip d }
+        if Estimator.isSampled recipe.Estimator then
+            Objective.checkTarget target ls.Length
+            let _, z = buckets recipe.Temperature ls.Length teacher
+            Objective.ofDivergence recipe (Estimator.fromLogRatio recipe.Estimator (ls[target] - (teacher.TargetLogProb / recipe.Temperature - z)))
+        else Objective.ofDivergence recipe (Objective.supportDivergence recipe (restrict recipe teacher ls))
 
     /// A batch of positions, reduced exactly as Objective.evaluate reduces the dense ones.
     [<CompiledName("Evaluate")>]

@@ -52,13 +52,8 @@ public sealed class TeacherScoreStore
 
     readonly Dictionary<string, TeacherScoreEntry> _entries;
 
-    TeacherScoreStore(string directory, int k, long shardBytes, Dictionary<string, TeacherScoreEntry> entries)
-    {
-        Directory = directory;
-        K = k;
-        ShardBytes = shardBytes;
-        _entries = entries;
-    }
+    TeacherScoreStore(string directory, int k, long shardBytes, Dictionary<string, TeacherScoreEntry> entries) =>
+        (Directory, K, ShardBytes, _entries) = (directory, k, shardBytes, entries);
 
     /// <summary>The store's directory.</summary>
     public string Directory { get; }

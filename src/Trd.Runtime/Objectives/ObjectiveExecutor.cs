@@ -106,7 +106,15 @@ public static class ObjectiveExecutor
             ObjectiveInputs.CheckLogitsChunk(zs, "student logits", 0);
             ObjectiveInputs.CheckLogitsChunk(zt, "teacher logits", 0);
         }
-        var block = TensorDivergence.Evaluate(recipe, zs, zt, targets);
+        return Reduce(TensorDivergence.Evaluate(recipe, zs, zt, targets), mask, tokens, options);
+    }
+
+    /// <summary>
+    /// A block of positions reduced to the loss Σ m_t · contribution_t / normaliser (in the compute dtype, differentiable)
+    /// and the diagnostics over the mask (float64 sums), as Trd.Core.Objective.reduce does.
+    /// </summary>
+    internal static ObjectiveResult Reduce(TensorDivergence.Block block, Tensor mask, double tokens, ObjectiveOptions options)
+    {
         var m = mask.to(options.ComputeType);
         var normaliser = options.Normaliser > 0 ? options.Normaliser : tokens;
         using var normaliserScalar = normaliser.ToScalar();

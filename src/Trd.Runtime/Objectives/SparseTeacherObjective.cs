@@ -92,23 +92,6 @@ public static class SparseTeacherObjective
             d = TensorDivergence.SupportDivergence(recipe, a, b);
         }
 
-        var block = TensorDivergence.Finish(recipe, d);
-        var m = mask.to(compute);
-        var normaliser = options.Normaliser > 0 ? options.Normaliser : tokens;
-        using var normaliserScalar = normaliser.ToScalar();
-        var loss = (block.Contribution * m).sum().div(normaliserScalar);
-        using (no_grad())
-        {
-            var m64 = m.to(ScalarType.Float64);
-            return new ObjectiveResult
-            {
-                Loss = loss,
-                KlPreClip = (block.Divergence.detach().to(ScalarType.Float64) * m64).sum().item<double>() / tokens,
-                KlPostClip = (block.Contribution.detach().to(ScalarType.Float64) * m64).sum().item<double>() / tokens,
-                ClipFraction = (block.Clipped.to(ScalarType.Float64) * m64).sum().item<double>() / tokens,
-                Tokens = tokens,
-                PerPosition = block.Divergence.detach().to(ScalarType.Float32),
-            };
-        }
+        return ObjectiveExecutor.Reduce(TensorDivergence.Finish(recipe, d), mask, tokens, options);
     }
 }
