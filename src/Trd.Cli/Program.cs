@@ -19,6 +19,7 @@ static class Program
         root.Add(GymCommand.Create());
         root.Add(StudyCommand.Create(Trd.Report.Report.WriteResults));
         root.Add(StudyCommand.Report(Trd.Report.Report.Write));
+        root.Add(Serve.ServeCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

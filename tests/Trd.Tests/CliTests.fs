@@ -6,6 +6,7 @@ open System
 open System.Diagnostics
 open System.IO
 open Expecto
+open TorchSharp
 
 /// trd.dll in the CLI project's own output directory, built in the same configuration as these tests.
 let trdDll =
@@ -131,5 +132,56 @@ let tests =
             Expect.equal code 0 err
             Expect.stringContains err "is gone; its lock is taken over" "the dead holder's lock is taken over, with a message"
             Expect.isFalse (File.Exists note) "the note goes with the lock"
+        }
+    
+        test "trd serve answers vLLM's /v1/completions with the tokens the in-process sampler draws, and prompt_logprobs with the model's top-K" {
+            let directory = Trd.Runtime.Gym.GymModels.Ensure(Trd.Runtime.Gym.GymModels.Student, Trd.Runtime.Gym.GymModels.DefaultCacheRoot())
+            use server = start [ "serve"; "--model"; directory; "--port"; "0" ]
+            let line = server.StandardOutput.ReadLine()
+            try
+                Expect.stringContains line "loopback only" "says it listens on this machine only"
+                let url = Text.RegularExpressions.Regex.Match(line, @"http://[^ ]+").Value
+                use http = new Net.Http.HttpClient(BaseAddress = Uri url)
+                Expect.equal (http.GetAsync("/health").Result.StatusCode) Net.HttpStatusCode.OK "/health"
+                let models = Text.Json.Nodes.JsonNode.Parse(http.GetStringAsync("/v1/models").Result)
+                Expect.equal (models["data"].[0].["id"].GetValue<string>()) (Path.GetFileName directory) "/v1/models names the model"
+                let post (body: string) =
+                    let response = http.PostAsync("/v1/completions", new Net.Http.StringContent(body, Text.Encoding.UTF8, "application/json")).Result
+                    int response.StatusCode, Text.Json.Nodes.JsonNode.Parse(response.Content.ReadAsStringAsync().Result)
+                let prompt = [| 379; 32; 55; 32; 51; 32; 56; 46 |]
+                let code, body = post $"""{{"prompt": [{String.Join(", ", prompt)}], "n": 3, "max_tokens": 10, "seed": 5, "temperature": 0.6, "top_p": 0.95, "top_k": 20, "return_token_ids": true}}"""
+                Expect.equal code 200 (string body)
+                let loaded = Trd.Runtime.Pipeline.ModelStore.Load(directory, torch.CPU)
+                use _ = loaded.Model
+                let options = Trd.Runtime.Generation.SamplingOptions(Temperature = 0.6, TopP = 0.95, TopK = 20, MaxNewTokens = 10, SamplesPerPrompt = 3, Seed = 5L,
+                                                                      StopTokenIds = loaded.Tokenizer.StopIds, VocabularyLimit = loaded.Tokenizer.VocabularySize)
+                let expected = Trd.Runtime.Pipeline.TorchGenerator(loaded.Model, "in-process").Generate([| prompt |], options)
+                let choices = body["choices"].AsArray()
+                Expect.equal choices.Count 3 "n choices"
+                for i in 0 .. 2 do
+                    let served = choices[i].["token_ids"].AsArray() |> Seq.map (fun x -> x.GetValue<int>()) |> Seq.toArray
+                    Expect.sequenceEqual served expected[i].Tokens $"choice {i}: the in-process sampler's tokens"
+                    Expect.equal (choices[i].["finish_reason"].GetValue<string>()) (if expected[i].Truncated then "length" else "stop") $"choice {i}: finish reason"
+                let code, body = post $"""{{"prompt": [{String.Join(", ", prompt)}], "max_tokens": 1, "prompt_logprobs": 3}}"""
+                Expect.equal code 200 (string body)
+                let scores = Trd.Runtime.Scoring.TeacherScoring.TopK(loaded.Model, [| struct ("p", Trd.Runtime.Scoring.ScoringPair(prompt[..0], prompt[1..])) |], 3).[0]
+                let logprobs = body["choices"].[0].["prompt_logprobs"].AsArray()
+                Expect.isNull logprobs[0] "none for the first prompt token"
+                for t in 0 .. prompt.Length - 2 do
+                    let position = logprobs[t + 1].AsObject()
+                    for j in 0 .. 2 do
+                        let id = scores.Ids[t * 3 + j]
+                        Expect.equal (position[string id].["rank"].GetValue<int>()) (j + 1) $"position {t + 1}: rank {j + 1}"
+                        Expect.floatClose Accuracy.high (position[string id].["logprob"].GetValue<float>()) (float scores.LogProbs[t * 3 + j]) $"position {t + 1}: log-probability of {id}"
+                    Expect.isTrue (position.ContainsKey(string prompt[t + 1])) $"position {t + 1}: the prompt's own token"
+                let code, body = post """{"prompt": [1, 2, 3], "n": 0}"""
+                Expect.equal code 400 "a bad request is 400"
+                Expect.stringContains (body["message"].GetValue<string>()) "n: must be ≥ 1" "naming the field"
+                let code, body = post """{"prompt": [1, 2, 99999999]}"""
+                Expect.equal code 400 "an id outside the vocabulary is 400"
+                Expect.stringContains (body["message"].GetValue<string>()) "outside the vocabulary" "naming it"
+            finally
+                server.Kill true
+                server.WaitForExit()
         }
     ]
