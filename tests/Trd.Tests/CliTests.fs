@@ -184,4 +184,51 @@ let tests =
                 server.Kill true
                 server.WaitForExit()
         }
+    
+        test "a config naming a server (trd serve) draws the same corpus token for token as the in-process run (OPSD rollouts and refinements)" {
+            let directory = Trd.Runtime.Gym.GymModels.Ensure(Trd.Runtime.Gym.GymModels.Student, Trd.Runtime.Gym.GymModels.DefaultCacheRoot())
+            use server = start [ "serve"; "--model"; directory; "--port"; "0" ]
+            let url = Text.RegularExpressions.Regex.Match(server.StandardOutput.ReadLine(), @"http://[^ ]+").Value
+            try
+                let dir = tempDir ()
+                let problems = Path.Combine(TestData.repositoryRoot, "configs", "tiny-problems.jsonl")
+                let config (served: bool) =
+                    let node = Text.Json.Nodes.JsonNode.Parse("""{"setting": "opsd", "recipe": "trd", "device": "cpu", "student": {"dtype": "float32"},
+                        "rollout": {"max_new_tokens": 24, "prompt_budget": 256, "batch_size": 3},
+                        "refine": {"max_new_tokens": 24, "prompt_budget": 512, "batch_size": 3}}""").AsObject()
+                    node["problems"] <- Text.Json.Nodes.JsonValue.Create problems
+                    node["student"].AsObject()["path"] <- Text.Json.Nodes.JsonValue.Create directory
+                    if served then node["student"].AsObject()["server"] <- Text.Json.Nodes.JsonNode.Parse($"{{\"engine\": \"vllm\", \"url\": \"{url}\"}}")
+                    let path = Path.Combine(dir, (if served then "served.json" else "local.json"))
+                    File.WriteAllText(path, node.ToJsonString())
+                    path
+                for served in [ false; true ] do
+                    let out = Path.Combine(dir, (if served then "served" else "local"))
+                    for stage in [ "rollout"; "refine" ] do
+                        let code, _, err = trd [ stage; "--config"; config served; "--out"; out ]
+                        Expect.equal code 0 err
+                        if served && stage = "rollout" then Expect.stringContains err url "the served run names its server"
+                for file in [ "rollouts.jsonl"; "refinements.jsonl" ] do
+                    Expect.equal (File.ReadAllText(Path.Combine(dir, "served", "corpus", file))) (File.ReadAllText(Path.Combine(dir, "local", "corpus", file))) $"{file}: the same records"
+            finally
+                server.Kill true
+                server.WaitForExit()
+        }
+
+        test "a server that does not answer fails the stage naming it after the configured attempts" {
+            let dir = tempDir ()
+            let directory = Trd.Runtime.Gym.GymModels.Ensure(Trd.Runtime.Gym.GymModels.Student, Trd.Runtime.Gym.GymModels.DefaultCacheRoot())
+            let problems = Path.Combine(TestData.repositoryRoot, "configs", "tiny-problems.jsonl")
+            let path = Path.Combine(dir, "dead.json")
+            let node = Text.Json.Nodes.JsonNode.Parse("""{"setting": "opsd", "device": "cpu",
+                "student": {"server": {"url": "http://127.0.0.1:9", "attempts": 2, "timeout_s": 5}},
+                "rollout": {"max_new_tokens": 8, "prompt_budget": 256, "batch_size": 3}}""").AsObject()
+            node["problems"] <- Text.Json.Nodes.JsonValue.Create problems
+            node["student"].AsObject()["path"] <- Text.Json.Nodes.JsonValue.Create directory
+            File.WriteAllText(path, node.ToJsonString())
+            let code, _, err = trd [ "rollout"; "--config"; path; "--out"; Path.Combine(dir, "run") ]
+            Expect.equal code 1 err
+            Expect.stringContains err "http://127.0.0.1:9/v1/completions" "names the server"
+            Expect.stringContains err "failed 2 times" "after the attempts"
+        }
     ]

@@ -40,6 +40,8 @@ public static class ConfigWords
         CorpusAnalysis.Filters.Select(f => (CorpusAnalysis.FilterName(f), f)).ToArray();
     /// <summary>"float32", "bfloat16".</summary>
     public static readonly IReadOnlyList<(string Word, ScalarType Value)> Dtypes = [("float32", ScalarType.Float32), ("bfloat16", ScalarType.BFloat16)];
+    /// <summary>"vllm", "sglang".</summary>
+    public static readonly IReadOnlyList<(string Word, ServingEngine Value)> Engines = [("vllm", ServingEngine.Vllm), ("sglang", ServingEngine.Sglang)];
     /// <summary>"skip", "rollout".</summary>
     public static readonly IReadOnlyList<(string Word, EmptyRewritePolicy Value)> OnEmpty = [("skip", EmptyRewritePolicy.Skip), ("rollout", EmptyRewritePolicy.Rollout)];
     /// <summary>"skip", "rollout", "keep".</summary>
@@ -72,6 +74,7 @@ public static class ConfigWords
     {
         [typeof(Setting)] = Entry(Settings), [typeof(SubsetFilter)] = Entry(Subsets), [typeof(ScalarType)] = Entry(Dtypes),
         [typeof(EmptyRewritePolicy)] = Entry(OnEmpty), [typeof(TruncatedRewritePolicy)] = Entry(OnTruncated),
+        [typeof(ServingEngine)] = Entry(Engines),
     };
 
     static (string[], string) Entry<T>(IReadOnlyList<(string Word, T Value)> words) => (words.Select(w => w.Word).ToArray(), Expected(words));
@@ -116,7 +119,7 @@ public static class ConfigWords
     [
         new WordConverter<Setting>(Settings), new WordConverter<SubsetFilter>(Subsets),
         new WordConverter<ScalarType>(Dtypes), new WordConverter<EmptyRewritePolicy>(OnEmpty),
-        new WordConverter<TruncatedRewritePolicy>(OnTruncated),
+        new WordConverter<TruncatedRewritePolicy>(OnTruncated), new WordConverter<ServingEngine>(Engines),
     ];
 
     sealed class WordConverter<T>(IReadOnlyList<(string Word, T Value)> words) : JsonConverter<T>

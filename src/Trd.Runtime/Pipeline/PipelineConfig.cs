@@ -195,12 +195,54 @@ public sealed record ModelSpec
     public string? Tokenizer { get; init; }
     /// <summary>Float32 or BFloat16 (JSON: "float32", "bfloat16"); null: float32, or bfloat16 where the device prefers it.</summary>
     public ScalarType? Dtype { get; init; }
+    /// <summary>
+    /// A server that generates with this model (issue 14): stages 1 and 2 send their prompts there as token ids and
+    /// read token ids back; the directory still gives the tokenizer and config. Null: generate in-process.
+    /// </summary>
+    public ServerSpec? Server { get; init; }
 
     internal IEnumerable<string> Errors(string name)
     {
+        if (Server is not null) foreach (var p in Server.Errors($"{name}.server")) yield return p;
+        if (Server is not null && Path is null) yield return $"{name}.server: a served model still needs its directory ('path') for the tokenizer and config";
         if ((Path is null) == (Random is null)) yield return $"{name}: give exactly one of 'path' and 'random'";
         if (Random is not null && string.IsNullOrEmpty(Tokenizer)) yield return $"{name}.tokenizer: a random model needs a tokenizer ('small' or a directory with tokenizer.json)";
         if (Dtype is { } d && !ConfigWords.Dtypes.Any(w => w.Value == d)) yield return $"{name}.dtype: expected {ConfigWords.Expected(ConfigWords.Dtypes)}, got {d}";
+    }
+}
+
+/// <summary>The engine a model is served by.</summary>
+public enum ServingEngine
+{
+    /// <summary>vLLM's OpenAI-compatible <c>/v1/completions</c> (and <c>trd serve</c>, which speaks it).</summary>
+    Vllm,
+    /// <summary>SGLang's <c>/generate</c> (not supported yet).</summary>
+    Sglang,
+}
+
+/// <summary>Where a model is served, and how to talk to it.</summary>
+public sealed record ServerSpec
+{
+    /// <summary>JSON "vllm" (also <c>trd serve</c>) or "sglang".</summary>
+    public ServingEngine Engine { get; init; } = ServingEngine.Vllm;
+    /// <summary>The server's base URL, e.g. http://127.0.0.1:8000.</summary>
+    public string Url { get; init; } = "";
+    /// <summary>The model name the server knows; null: the model directory's name.</summary>
+    public string? Model { get; init; }
+    /// <summary>Seconds a request may take before it is retried.</summary>
+    public int TimeoutS { get; init; } = 600;
+    /// <summary>Attempts per request on connection errors, timeouts, 429 and 5xx (exponential backoff), before failing.</summary>
+    public int Attempts { get; init; } = 5;
+    /// <summary>The environment variable holding a bearer token, if the server wants one.</summary>
+    public string? ApiKeyEnv { get; init; }
+
+    internal IEnumerable<string> Errors(string name)
+    {
+        if (Engine != ServingEngine.Vllm) yield return $"{name}.engine: '{ConfigWords.Word(ConfigWords.Engines, Engine)}' is not supported yet (use 'vllm', or trd serve)";
+        if (!Uri.TryCreate(Url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            yield return $"{name}.url: expected an http(s) URL, got '{Url}'";
+        if (TimeoutS < 1) yield return $"{name}.timeout_s: must be ≥ 1, got {TimeoutS}";
+        if (Attempts < 1) yield return $"{name}.attempts: must be ≥ 1, got {Attempts}";
     }
 }
 

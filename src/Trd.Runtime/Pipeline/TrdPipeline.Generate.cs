@@ -28,7 +28,8 @@ public sealed partial class TrdPipeline
         var store = CorpusStore.Open(CorpusDirectory);
         foreach (var repair in store.Repairs) _log(repair);
         var done = store.CompletedIds(CorpusStore.RolloutsStage);
-        var generator = new TorchGenerator(Student.Model, "student");
+        using var served = Served(Config.Student, StudentDirectory);
+        var generator = (ITrajectoryGenerator?)served ?? new TorchGenerator(Student.Model, "student");
         var tokenizer = Student.Tokenizer;
         var written = 0;
         long tokens = 0;
@@ -58,7 +59,7 @@ public sealed partial class TrdPipeline
             written += records.Count;
             Report("rollout", Math.Min((b + 1) * Config.Rollout.BatchSize, problems.Count), problems.Count, tokens, started);
         }
-        _log($"rollout: {written} new y_o written ({done.Count} already present) → {CorpusDirectory}");
+        _log($"rollout: {written} new y_o written ({done.Count} already present) by {generator.Name} → {CorpusDirectory}");
         return written;
     }
 
@@ -78,8 +79,11 @@ public sealed partial class TrdPipeline
         if (Setting == Setting.Opsd && rollouts.FirstOrDefault(r => string.IsNullOrEmpty(r.Solution)) is { } missing)
             throw new ConfigException($"OPSD refinement shows the reference solution y*, but problem {missing.Id} has none (a 'solution' column is needed)");
         var done = store.CompletedIds(CorpusStore.RefinementsStage);
-        var teacher = Teacher;
-        var generator = teacher is null ? new TorchGenerator(Student.Model, "student (adapters off)", adaptersOff: true) : new TorchGenerator(teacher.Model, "teacher");
+        // OPSD refines with the student's backbone (adapters off): the base weights a served student holds.
+        using var served = Setting == Setting.Opsd ? Served(Config.Student, StudentDirectory) : Served(Config.Teacher!, Config.Teacher!.Path);
+        var teacher = served is null ? Teacher : null;                 // a served teacher is not loaded here
+        var generator = (ITrajectoryGenerator?)served
+            ?? (teacher is null ? new TorchGenerator(Student.Model, "student (adapters off)", adaptersOff: true) : new TorchGenerator(teacher.Model, "teacher"));
         var tokenizer = Student.Tokenizer;
         var builder = Builder;
         var written = 0;
@@ -143,4 +147,9 @@ public sealed partial class TrdPipeline
         _log($"{stage}: the shared corpus {CorpusDirectory} is complete ({done.Count} records); nothing to write");
         return 0;
     }
+
+    /// <summary>The server client of a served model (issue 14), or null to generate in-process.</summary>
+    Serving.VllmGenerator? Served(ModelSpec spec, string? directory) => spec.Server is { } server
+        ? new Serving.VllmGenerator(server, server.Model ?? Path.GetFileName(directory!.TrimEnd('/')), Student.Tokenizer.VocabularySize, _log)
+        : null;
 }

@@ -1,0 +1,119 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Trd.Runtime.Generation;
+using Trd.Runtime.Pipeline;
+
+namespace Trd.Runtime.Serving;
+
+/// <summary>A served model that failed a request for a reason that is not the input's: the URL and the last error.</summary>
+public sealed class ServerException(string message) : Exception(message);
+
+/// <summary>
+/// Generation from a vLLM server (or <c>trd serve</c>) through <c>POST /v1/completions</c> (issue 14, §1): one call is
+/// one request holding the batch's prompts as token ids, with n, the batch's seed and the sampling options, asking for
+/// token ids back (<c>return_token_ids</c>). Against <c>trd serve</c> of the same directory this draws exactly the
+/// in-process samples. Connection errors, timeouts, 429 and 5xx are retried with exponential backoff; a 4xx, a
+/// response with the wrong number of choices or an id outside the vocabulary is an error naming the request.
+/// </summary>
+public sealed class VllmGenerator : ITrajectoryGenerator, IDisposable
+{
+    readonly HttpClient _http;
+    readonly ServerSpec _server;
+    readonly string _model;
+    readonly int _vocabulary;
+    readonly Action<string> _log;
+
+    /// <summary>A client for <paramref name="server"/> serving <paramref name="model"/> over a vocabulary of <paramref name="vocabulary"/> ids.</summary>
+    public VllmGenerator(ServerSpec server, string model, int vocabulary, Action<string>? log = null)
+    {
+        _server = server ?? throw new ArgumentNullException(nameof(server));
+        _model = model;
+        _vocabulary = vocabulary;
+        _log = log ?? (_ => { });
+        _http = new HttpClient { BaseAddress = new Uri(server.Url.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(server.TimeoutS) };
+        if (server.ApiKeyEnv is { } variable)
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
+                Environment.GetEnvironmentVariable(variable) ?? throw new ConfigException($"server.api_key_env: ${variable} is not set"));
+    }
+
+    /// <inheritdoc/>
+    public string Name => $"{_model} at {_server.Url}";
+
+    /// <inheritdoc/>
+    public IReadOnlyList<Generated> Generate(IReadOnlyList<int[]> prompts, SamplingOptions options)
+    {
+        var n = options.SamplesPerPrompt;
+        var body = new JsonObject
+        {
+            ["model"] = _model,
+            ["prompt"] = new JsonArray(prompts.Select(p => (JsonNode)new JsonArray(p.Select(id => (JsonNode)id).ToArray())).ToArray()),
+            ["n"] = n, ["max_tokens"] = options.MaxNewTokens, ["temperature"] = options.Temperature, ["top_p"] = options.TopP,
+            ["top_k"] = options.TopK > 0 ? options.TopK : -1, ["seed"] = options.Seed,
+            ["stop_token_ids"] = new JsonArray(options.StopTokenIds.Select(id => (JsonNode)id).ToArray()),
+            ["skip_special_tokens"] = false, ["return_token_ids"] = true,
+        };
+        var what = $"{_server.Url}/v1/completions ({prompts.Count} prompts × n = {n}, seed {options.Seed})";
+        var response = Post("v1/completions", body.ToJsonString(), what);
+        var choices = response["choices"] as JsonArray ?? throw new ServerException($"{what}: the response has no choices");
+        if (choices.Count != prompts.Count * n)
+            throw new ServerException($"{what}: {choices.Count} choices for {prompts.Count} prompts × n = {n}");
+        var result = new Generated[choices.Count];
+        for (var i = 0; i < choices.Count; i++)
+        {
+            var choice = choices[i] as JsonObject ?? throw new ServerException($"{what}: choice {i} is not an object");
+            var index = choice["index"]?.GetValue<int>() ?? i;
+            if (index < 0 || index >= result.Length || result[index] is not null) throw new ServerException($"{what}: choice {i} has index {index}");
+            var ids = (choice["token_ids"] as JsonArray ?? throw new ServerException($"{what}: choice {index} has no token_ids (the server must support return_token_ids: vLLM ≥ 0.10, or trd serve)"))
+                .Select(x => x!.GetValue<int>()).ToArray();
+            var bad = Array.FindIndex(ids, id => id < 0 || id >= _vocabulary);
+            if (bad >= 0) throw new ServerException($"{what}: choice {index} holds token id {ids[bad]}, outside the vocabulary [0, {_vocabulary})");
+            if (ids.Length > options.MaxNewTokens) throw new ServerException($"{what}: choice {index} has {ids.Length} tokens, more than max_tokens = {options.MaxNewTokens}");
+            result[index] = new Generated(index / n, ids, choice["finish_reason"]?.GetValue<string>() == "length");
+        }
+        return result;
+    }
+
+    JsonObject Post(string path, string json, string what)
+    {
+        string last = "";
+        for (var attempt = 1; attempt <= _server.Attempts; attempt++)
+        {
+            try
+            {
+                using var content = new StringContent(json, Encoding.UTF8, "application/json");
+                using var response = _http.PostAsync(path, content).GetAwaiter().GetResult();
+                var text = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+                if (response.IsSuccessStatusCode)
+                {
+                    try { return JsonNode.Parse(text) as JsonObject ?? throw new ServerException($"{what}: the response is not a JSON object"); }
+                    catch (JsonException e) { throw new ServerException($"{what}: the response is not JSON ({e.Message})"); }
+                }
+                var message = Message(text);
+                if (response.StatusCode is not (HttpStatusCode.TooManyRequests or >= HttpStatusCode.InternalServerError))
+                    throw new ServerException($"{what}: {(int)response.StatusCode} {message}");
+                last = $"{(int)response.StatusCode} {message}";
+            }
+            catch (HttpRequestException e) { last = e.Message; }
+            catch (TaskCanceledException) { last = $"no answer within {_server.TimeoutS} s"; }
+            if (attempt < _server.Attempts)
+            {
+                var wait = TimeSpan.FromSeconds(0.5 * Math.Pow(2, attempt - 1));
+                _log($"{what}: {last}; attempt {attempt + 1} of {_server.Attempts} in {wait.TotalSeconds:F1} s");
+                Thread.Sleep(wait);
+            }
+        }
+        throw new ServerException($"{what}: failed {_server.Attempts} times; the last error: {last}");
+    }
+
+    static string Message(string text)
+    {
+        try { return JsonNode.Parse(text)?["message"]?.GetValue<string>() ?? text; }
+        catch (Exception e) when (e is JsonException or InvalidOperationException) { return text.Length > 300 ? text[..300] + "…" : text; }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _http.Dispose();
+}
