@@ -215,6 +215,53 @@ let tests =
                 server.WaitForExit()
         }
 
+        test "teacher_top_k with a served teacher stores the same scores as in-process and trains to the same losses" {
+            let directory = Trd.Runtime.Gym.GymModels.Ensure(Trd.Runtime.Gym.GymModels.Student, Trd.Runtime.Gym.GymModels.DefaultCacheRoot())
+            use server = start [ "serve"; "--model"; directory; "--port"; "0" ]
+            let url = Text.RegularExpressions.Regex.Match(server.StandardOutput.ReadLine(), @"http://[^ ]+").Value
+            try
+                let dir = tempDir ()
+                let problems = Path.Combine(TestData.repositoryRoot, "configs", "tiny-problems.jsonl")
+                let config (served: bool) =
+                    let node = Text.Json.Nodes.JsonNode.Parse("""{"setting": "opsd", "recipe": "reverse-kl-topk", "objective": {"top_k": 4}, "device": "cpu",
+                        "student": {"dtype": "float32"},
+                        "rollout": {"max_new_tokens": 16, "prompt_budget": 256, "batch_size": 8},
+                        "train": {"lora": {"rank": 2, "alpha": 4, "dropout": 0.0}, "learning_rate": 0.001, "micro_batch": 4, "grad_accum": 1,
+                                  "epochs": 1, "max_length": 512, "chunk_size": 64, "tensorboard": false, "teacher_top_k": 4}}""").AsObject()
+                    node["problems"] <- Text.Json.Nodes.JsonValue.Create problems
+                    node["student"].AsObject()["path"] <- Text.Json.Nodes.JsonValue.Create directory
+                    if served then node["student"].AsObject()["server"] <- Text.Json.Nodes.JsonNode.Parse($"{{\"url\": \"{url}\"}}")
+                    let path = Path.Combine(dir, (if served then "served.json" else "local.json"))
+                    File.WriteAllText(path, node.ToJsonString())
+                    path
+                for served in [ false; true ] do
+                    let out = Path.Combine(dir, (if served then "served" else "local"))
+                    for stage in [ "rollout"; "train" ] do
+                        let code, _, err = trd [ stage; "--config"; config served; "--out"; out ]
+                        Expect.equal code 0 err
+                        if served && stage = "train" then Expect.stringContains err $"from student-" "the scores came from the server"
+                // The server scores one sequence per request, the in-process scorer a padded micro-batch: the same numbers up to
+                // float32 rounding of the forward pass.
+                let store (run: string) = Trd.Runtime.Data.TeacherScoreStore.Open(Path.Combine(dir, run, "train", "teacher-scores"), 4)
+                let local, remote = store "local", store "served"
+                Expect.equal (Set.ofSeq remote.Ids) (Set.ofSeq local.Ids) "the same trajectories scored"
+                for id in local.Ids do
+                    let a, b = local.Read id, remote.Read id
+                    Expect.sequenceEqual b.Ids a.Ids $"{id}: the same top-4 ids, in order"
+                    for i in 0 .. a.LogProbs.Length - 1 do
+                        Expect.floatClose { absolute = 1e-5; relative = 1e-5 } (float b.LogProbs[i]) (float a.LogProbs[i]) $"{id}: log-probability {i}"
+                    for i in 0 .. a.TargetLogProbs.Length - 1 do
+                        Expect.floatClose { absolute = 1e-5; relative = 1e-5 } (float b.TargetLogProbs[i]) (float a.TargetLogProbs[i]) $"{id}: target {i}"
+                let losses (run: string) =
+                    Trd.Runtime.Logging.MetricsLog.Read(Path.Combine(dir, run, "train", "metrics.jsonl")).Records |> Seq.map (fun r -> r.Values["loss"].Value) |> Seq.toArray
+                let l, r = losses "local", losses "served"
+                Expect.equal r.Length l.Length "as many steps"
+                for i in 0 .. l.Length - 1 do Expect.floatClose { absolute = 1e-5; relative = 1e-5 } r[i] l[i] $"step {i}: the same loss"
+            finally
+                server.Kill true
+                server.WaitForExit()
+        }
+
         test "a server that does not answer fails the stage naming it after the configured attempts" {
             let dir = tempDir ()
             let directory = Trd.Runtime.Gym.GymModels.Ensure(Trd.Runtime.Gym.GymModels.Student, Trd.Runtime.Gym.GymModels.DefaultCacheRoot())

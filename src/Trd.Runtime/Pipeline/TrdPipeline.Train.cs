@@ -157,7 +157,22 @@ public sealed partial class TrdPipeline
     {
         var store = Data.TeacherScoreStore.Open(TeacherScoresDirectory, k);
         var missing = examples.Where(e => !store.Contains(e.Id)).ToArray();
-        if (missing.Length > 0)
+        // A served teacher (OPD: the teacher's server; OPSD: the student's, whose base weights are the backbone) scores there.
+        using var served = Setting == Setting.Opsd ? Served(Config.Student, StudentDirectory) : Served(Config.Teacher!, Config.Teacher!.Path);
+        if (missing.Length > 0 && served is not null)
+        {
+            var started = DateTime.UtcNow;
+            long tokens = 0;
+            foreach (var e in missing)
+            {
+                var s = served.ScoreTopK(e.Id, e.TeacherContext, e.Trajectory, k);
+                store.Append(s);
+                tokens += s.Positions;
+                Report("score", store.Ids.Count, examples.Count, tokens, started);
+            }
+            _log($"score: the teacher's top-{k} of {missing.Length} trajectories from {served.Name} ({tokens} tokens, {store.BytesPerToken} bytes per token) → {TeacherScoresDirectory}");
+        }
+        else if (missing.Length > 0)
         {
             var started = DateTime.UtcNow;
             using var loaded = Setting == Setting.Opsd ? null

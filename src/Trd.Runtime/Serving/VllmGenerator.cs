@@ -76,6 +76,47 @@ public sealed class VllmGenerator : ITrajectoryGenerator, IDisposable
         return result;
     }
 
+    /// <summary>
+    /// The served model's top-K at every trajectory position, read from vLLM's <c>prompt_logprobs</c> over context ++
+    /// trajectory (one request per pair, <c>max_tokens: 1</c>): what <see cref="Scoring.TeacherScoring.TopK"/> computes
+    /// in-process. A position with fewer than K ranked entries, or without the trajectory's own token, is an error.
+    /// </summary>
+    public Data.TeacherScores ScoreTopK(string id, int[] context, int[] trajectory, int k)
+    {
+        var sequence = context.Concat(trajectory).ToArray();
+        var body = new JsonObject
+        {
+            ["model"] = _model, ["prompt"] = new JsonArray(sequence.Select(x => (JsonNode)x).ToArray()), ["max_tokens"] = 1,
+            ["temperature"] = 0.0, ["prompt_logprobs"] = k, ["skip_special_tokens"] = false,
+        };
+        var what = $"{_server.Url}/v1/completions (prompt_logprobs {k} of {id}: {trajectory.Length} positions)";
+        var response = Post("v1/completions", body.ToJsonString(), what);
+        var all = (response["choices"] as JsonArray)?.FirstOrDefault()?["prompt_logprobs"] as JsonArray
+            ?? throw new ServerException($"{what}: the response has no prompt_logprobs");
+        if (all.Count != sequence.Length) throw new ServerException($"{what}: {all.Count} prompt positions for a prompt of {sequence.Length} tokens");
+        var ids = new int[trajectory.Length * k];
+        var logProbs = new float[trajectory.Length * k];
+        var targets = new float[trajectory.Length];
+        for (var t = 0; t < trajectory.Length; t++)
+        {
+            var position = all[context.Length + t] as JsonObject ?? throw new ServerException($"{what}: position {t} has no log-probabilities");
+            var ranked = position
+                .Select(p => (Id: int.Parse(p.Key, System.Globalization.CultureInfo.InvariantCulture), Rank: p.Value?["rank"]?.GetValue<int?>(), LogProb: p.Value?["logprob"]?.GetValue<double?>()))
+                .Where(x => x.Rank is >= 1 && x.Rank <= k).OrderBy(x => x.Rank).ToArray();
+            if (ranked.Length != k) throw new ServerException($"{what}: position {t} has {ranked.Length} of the top-{k} (start the server with --max-logprobs ≥ {k})");
+            for (var j = 0; j < k; j++)
+            {
+                if (ranked[j].Id < 0 || ranked[j].Id >= _vocabulary) throw new ServerException($"{what}: position {t} ranks token id {ranked[j].Id}, outside the vocabulary [0, {_vocabulary})");
+                ids[t * k + j] = ranked[j].Id;
+                logProbs[t * k + j] = (float)(ranked[j].LogProb ?? double.NegativeInfinity);
+            }
+            var own = position[trajectory[t].ToString(System.Globalization.CultureInfo.InvariantCulture)]
+                ?? throw new ServerException($"{what}: position {t} lacks the trajectory's own token {trajectory[t]}");
+            targets[t] = (float)(own["logprob"]?.GetValue<double?>() ?? double.NegativeInfinity);
+        }
+        return new Data.TeacherScores(id, k, ids, logProbs, targets);
+    }
+
     JsonObject Post(string path, string json, string what)
     {
         string last = "";
