@@ -45,6 +45,30 @@ let private finalState (run: string) =
     let corpus = File.ReadAllText(Path.Combine(run, "corpus", "rollouts.jsonl")) + File.ReadAllText(Path.Combine(run, "corpus", "refinements.jsonl"))
     trained, baseline, adapter, corpus
 
+/// The gym student served by `trd serve` on a free port: `f` gets its directory and the server's first line (its
+/// address); the server is stopped after.
+let private withServedStudent (f: string -> string -> unit) =
+    let directory = Trd.Runtime.Gym.GymModels.Ensure(Trd.Runtime.Gym.GymModels.Student, Trd.Runtime.Gym.GymModels.DefaultCacheRoot())
+    use server = start [ "serve"; "--model"; directory; "--port"; "0" ]
+    let line = server.StandardOutput.ReadLine()
+    try f directory line
+    finally
+        server.Kill true
+        server.WaitForExit()
+
+let private urlIn (line: string) = Text.RegularExpressions.Regex.Match(line, @"http://[^ ]+").Value
+
+/// A config file `name` in `dir`: `json` over configs/tiny-problems.jsonl with the student at `directory`, served by
+/// `server` (a "server" object's JSON) when given.
+let private studentConfig (dir: string) (name: string) (json: string) (directory: string) (server: string option) =
+    let node = Text.Json.Nodes.JsonNode.Parse(json).AsObject()
+    node["problems"] <- Text.Json.Nodes.JsonValue.Create(Path.Combine(TestData.repositoryRoot, "configs", "tiny-problems.jsonl"))
+    node["student"].AsObject()["path"] <- Text.Json.Nodes.JsonValue.Create directory
+    server |> Option.iter (fun s -> node["student"].AsObject()["server"] <- Text.Json.Nodes.JsonNode.Parse s)
+    let path = Path.Combine(dir, name)
+    File.WriteAllText(path, node.ToJsonString())
+    path
+
 [<Tests>]
 let tests =
     testSequenced <| testList "Cli" [
@@ -135,12 +159,9 @@ let tests =
         }
     
         test "trd serve answers vLLM's /v1/completions with the tokens the in-process sampler draws, and prompt_logprobs with the model's top-K" {
-            let directory = Trd.Runtime.Gym.GymModels.Ensure(Trd.Runtime.Gym.GymModels.Student, Trd.Runtime.Gym.GymModels.DefaultCacheRoot())
-            use server = start [ "serve"; "--model"; directory; "--port"; "0" ]
-            let line = server.StandardOutput.ReadLine()
-            try
+            withServedStudent (fun directory line ->
                 Expect.stringContains line "loopback only" "says it listens on this machine only"
-                let url = Text.RegularExpressions.Regex.Match(line, @"http://[^ ]+").Value
+                let url = urlIn line
                 use http = new Net.Http.HttpClient(BaseAddress = Uri url)
                 Expect.equal (http.GetAsync("/health").Result.StatusCode) Net.HttpStatusCode.OK "/health"
                 let models = Text.Json.Nodes.JsonNode.Parse(http.GetStringAsync("/v1/models").Result)
@@ -179,61 +200,38 @@ let tests =
                 Expect.stringContains (body["message"].GetValue<string>()) "n: must be ≥ 1" "naming the field"
                 let code, body = post """{"prompt": [1, 2, 99999999]}"""
                 Expect.equal code 400 "an id outside the vocabulary is 400"
-                Expect.stringContains (body["message"].GetValue<string>()) "outside the vocabulary" "naming it"
-            finally
-                server.Kill true
-                server.WaitForExit()
+                Expect.stringContains (body["message"].GetValue<string>()) "outside the vocabulary" "naming it")
         }
     
         test "a config naming a server (trd serve) draws the same corpus token for token as the in-process run (OPSD rollouts and refinements)" {
-            let directory = Trd.Runtime.Gym.GymModels.Ensure(Trd.Runtime.Gym.GymModels.Student, Trd.Runtime.Gym.GymModels.DefaultCacheRoot())
-            use server = start [ "serve"; "--model"; directory; "--port"; "0" ]
-            let url = Text.RegularExpressions.Regex.Match(server.StandardOutput.ReadLine(), @"http://[^ ]+").Value
-            try
+            withServedStudent (fun directory line ->
+                let url = urlIn line
                 let dir = tempDir ()
-                let problems = Path.Combine(TestData.repositoryRoot, "configs", "tiny-problems.jsonl")
-                let config (served: bool) =
-                    let node = Text.Json.Nodes.JsonNode.Parse("""{"setting": "opsd", "recipe": "trd", "device": "cpu", "student": {"dtype": "float32"},
-                        "rollout": {"max_new_tokens": 24, "prompt_budget": 256, "batch_size": 3},
-                        "refine": {"max_new_tokens": 24, "prompt_budget": 512, "batch_size": 3}}""").AsObject()
-                    node["problems"] <- Text.Json.Nodes.JsonValue.Create problems
-                    node["student"].AsObject()["path"] <- Text.Json.Nodes.JsonValue.Create directory
-                    if served then node["student"].AsObject()["server"] <- Text.Json.Nodes.JsonNode.Parse($"{{\"engine\": \"vllm\", \"url\": \"{url}\"}}")
-                    let path = Path.Combine(dir, (if served then "served.json" else "local.json"))
-                    File.WriteAllText(path, node.ToJsonString())
-                    path
+                let json = """{"setting": "opsd", "recipe": "trd", "device": "cpu", "student": {"dtype": "float32"},
+                    "rollout": {"max_new_tokens": 24, "prompt_budget": 256, "batch_size": 3},
+                    "refine": {"max_new_tokens": 24, "prompt_budget": 512, "batch_size": 3}}"""
                 for served in [ false; true ] do
-                    let out = Path.Combine(dir, (if served then "served" else "local"))
+                    let name = if served then "served" else "local"
+                    let config = studentConfig dir $"{name}.json" json directory (if served then Some $"{{\"engine\": \"vllm\", \"url\": \"{url}\"}}" else None)
                     for stage in [ "rollout"; "refine" ] do
-                        let code, _, err = trd [ stage; "--config"; config served; "--out"; out ]
+                        let code, _, err = trd [ stage; "--config"; config; "--out"; Path.Combine(dir, name) ]
                         Expect.equal code 0 err
                         if served && stage = "rollout" then Expect.stringContains err url "the served run names its server"
                 for file in [ "rollouts.jsonl"; "refinements.jsonl" ] do
-                    Expect.equal (File.ReadAllText(Path.Combine(dir, "served", "corpus", file))) (File.ReadAllText(Path.Combine(dir, "local", "corpus", file))) $"{file}: the same records"
-            finally
-                server.Kill true
-                server.WaitForExit()
+                    Expect.equal (File.ReadAllText(Path.Combine(dir, "served", "corpus", file))) (File.ReadAllText(Path.Combine(dir, "local", "corpus", file))) $"{file}: the same records")
         }
 
         test "teacher_top_k with a served teacher stores the same scores as in-process and trains to the same losses" {
-            let directory = Trd.Runtime.Gym.GymModels.Ensure(Trd.Runtime.Gym.GymModels.Student, Trd.Runtime.Gym.GymModels.DefaultCacheRoot())
-            use server = start [ "serve"; "--model"; directory; "--port"; "0" ]
-            let url = Text.RegularExpressions.Regex.Match(server.StandardOutput.ReadLine(), @"http://[^ ]+").Value
-            try
+            withServedStudent (fun directory line ->
+                let url = urlIn line
                 let dir = tempDir ()
-                let problems = Path.Combine(TestData.repositoryRoot, "configs", "tiny-problems.jsonl")
+                let json = """{"setting": "opsd", "recipe": "reverse-kl-topk", "objective": {"top_k": 4}, "device": "cpu",
+                    "student": {"dtype": "float32"},
+                    "rollout": {"max_new_tokens": 16, "prompt_budget": 256, "batch_size": 8},
+                    "train": {"lora": {"rank": 2, "alpha": 4, "dropout": 0.0}, "learning_rate": 0.001, "micro_batch": 4, "grad_accum": 1,
+                              "epochs": 1, "max_length": 512, "chunk_size": 64, "tensorboard": false, "teacher_top_k": 4}}"""
                 let config (served: bool) =
-                    let node = Text.Json.Nodes.JsonNode.Parse("""{"setting": "opsd", "recipe": "reverse-kl-topk", "objective": {"top_k": 4}, "device": "cpu",
-                        "student": {"dtype": "float32"},
-                        "rollout": {"max_new_tokens": 16, "prompt_budget": 256, "batch_size": 8},
-                        "train": {"lora": {"rank": 2, "alpha": 4, "dropout": 0.0}, "learning_rate": 0.001, "micro_batch": 4, "grad_accum": 1,
-                                  "epochs": 1, "max_length": 512, "chunk_size": 64, "tensorboard": false, "teacher_top_k": 4}}""").AsObject()
-                    node["problems"] <- Text.Json.Nodes.JsonValue.Create problems
-                    node["student"].AsObject()["path"] <- Text.Json.Nodes.JsonValue.Create directory
-                    if served then node["student"].AsObject()["server"] <- Text.Json.Nodes.JsonNode.Parse($"{{\"url\": \"{url}\"}}")
-                    let path = Path.Combine(dir, (if served then "served.json" else "local.json"))
-                    File.WriteAllText(path, node.ToJsonString())
-                    path
+                    studentConfig dir (if served then "served.json" else "local.json") json directory (if served then Some $"{{\"url\": \"{url}\"}}" else None)
                 for served in [ false; true ] do
                     let out = Path.Combine(dir, (if served then "served" else "local"))
                     for stage in [ "rollout"; "train" ] do
@@ -256,26 +254,20 @@ let tests =
                     Trd.Runtime.Logging.MetricsLog.Read(Path.Combine(dir, run, "train", "metrics.jsonl")).Records |> Seq.map (fun r -> r.Values["loss"].Value) |> Seq.toArray
                 let l, r = losses "local", losses "served"
                 Expect.equal r.Length l.Length "as many steps"
-                for i in 0 .. l.Length - 1 do Expect.floatClose { absolute = 1e-5; relative = 1e-5 } r[i] l[i] $"step {i}: the same loss"
-            finally
-                server.Kill true
-                server.WaitForExit()
+                for i in 0 .. l.Length - 1 do Expect.floatClose { absolute = 1e-5; relative = 1e-5 } r[i] l[i] $"step {i}: the same loss")
         }
 
         test "a server that does not answer fails the stage naming it after the configured attempts" {
             let dir = tempDir ()
             let directory = Trd.Runtime.Gym.GymModels.Ensure(Trd.Runtime.Gym.GymModels.Student, Trd.Runtime.Gym.GymModels.DefaultCacheRoot())
-            let problems = Path.Combine(TestData.repositoryRoot, "configs", "tiny-problems.jsonl")
-            let path = Path.Combine(dir, "dead.json")
-            let node = Text.Json.Nodes.JsonNode.Parse("""{"setting": "opsd", "device": "cpu",
-                "student": {"server": {"url": "http://127.0.0.1:9", "attempts": 2, "timeout_s": 5}},
-                "rollout": {"max_new_tokens": 8, "prompt_budget": 256, "batch_size": 3}}""").AsObject()
-            node["problems"] <- Text.Json.Nodes.JsonValue.Create problems
-            node["student"].AsObject()["path"] <- Text.Json.Nodes.JsonValue.Create directory
-            File.WriteAllText(path, node.ToJsonString())
+            let path =
+                studentConfig dir "dead.json" """{"setting": "opsd", "device": "cpu", "student": {},
+                    "rollout": {"max_new_tokens": 8, "prompt_budget": 256, "batch_size": 3}}""" directory
+                    (Some """{"url": "http://127.0.0.1:9", "attempts": 2, "timeout_s": 5}""")
             let code, _, err = trd [ "rollout"; "--config"; path; "--out"; Path.Combine(dir, "run") ]
             Expect.equal code 1 err
             Expect.stringContains err "http://127.0.0.1:9/v1/completions" "names the server"
             Expect.stringContains err "failed 2 times" "after the attempts"
         }
+
     ]
