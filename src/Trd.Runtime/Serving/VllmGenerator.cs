@@ -26,14 +26,19 @@ public sealed class VllmGenerator : ITrajectoryGenerator, IDisposable
     readonly int _vocabulary;
     readonly Action<string> _log;
 
-    /// <summary>A client for <paramref name="server"/> serving <paramref name="model"/> over a vocabulary of <paramref name="vocabulary"/> ids.</summary>
-    public VllmGenerator(ServerSpec server, string model, int vocabulary, Action<string>? log = null)
+    /// <summary>
+    /// A client for <paramref name="server"/> serving <paramref name="model"/> over a vocabulary of
+    /// <paramref name="vocabulary"/> ids; <paramref name="transport"/> replaces the HTTP handler (a proxy, a test's replay).
+    /// </summary>
+    public VllmGenerator(ServerSpec server, string model, int vocabulary, Action<string>? log = null, HttpMessageHandler? transport = null)
     {
         _server = server ?? throw new ArgumentNullException(nameof(server));
         _model = model;
         _vocabulary = vocabulary;
         _log = log ?? (_ => { });
-        _http = new HttpClient { BaseAddress = new Uri(server.Url.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(server.TimeoutS) };
+        _http = transport is null ? new HttpClient() : new HttpClient(transport);
+        _http.BaseAddress = new Uri(server.Url.TrimEnd('/') + "/");
+        _http.Timeout = TimeSpan.FromSeconds(server.TimeoutS);
         if (server.ApiKeyEnv is { } variable)
             _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
                 Environment.GetEnvironmentVariable(variable) ?? throw new ConfigException($"server.api_key_env: ${variable} is not set"));
@@ -151,7 +156,8 @@ public sealed class VllmGenerator : ITrajectoryGenerator, IDisposable
 
     static string Message(string text)
     {
-        try { return JsonNode.Parse(text)?["message"]?.GetValue<string>() ?? text; }
+        // vLLM's two error shapes: {"object": "error", "message": …} and, in newer releases, {"error": {"message": …}}.
+        try { var node = JsonNode.Parse(text); return (node?["message"] ?? node?["error"]?["message"])?.GetValue<string>() ?? text; }
         catch (Exception e) when (e is JsonException or InvalidOperationException) { return text.Length > 300 ? text[..300] + "…" : text; }
     }
 
