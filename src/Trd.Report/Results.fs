@@ -3,7 +3,6 @@ namespace Trd.Report
 open System
 open System.IO
 open System.Text.Json
-open System.Text.Json.Serialization
 
 // The report's view of a study's results. The schema is defined once, by Trd.Runtime.Study.StudyResults (its records
 // and their [JsonPropertyName]s); this view adds to every value the JSON pointer it has in results.json, so the page
@@ -124,10 +123,7 @@ module Results =
     let private jsonName (t: Type) (property: string) =
         match t.GetProperty property with
         | null -> invalidArg (nameof property) $"{t.Name} has no property {property}"
-        | p ->
-            match p.GetCustomAttributes(typeof<JsonPropertyNameAttribute>, true) |> Seq.tryHead with
-            | Some(:? JsonPropertyNameAttribute as a) -> a.Name
-            | _ -> property
+        | p -> Schema.jsonName p
 
     /// The pointer of a property of `record` below `at`: `at / name`.
     let private under (at: string) (record: obj) (property: string) = JsonPointer.append at (jsonName (record.GetType()) property)

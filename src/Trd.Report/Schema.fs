@@ -29,7 +29,7 @@ module Schema =
         raise (InvalidDataException $"{source}: {where}: {message}")
 
     /// The JSON name of a property: its [JsonPropertyName], else its own name.
-    let private jsonName (p: PropertyInfo) =
+    let jsonName (p: PropertyInfo) =
         match p.GetCustomAttribute<JsonPropertyNameAttribute>() with
         | null -> p.Name
         | a -> a.Name

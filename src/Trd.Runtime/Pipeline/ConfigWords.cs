@@ -70,14 +70,14 @@ public static class ConfigWords
         return quoted.Length == 1 ? quoted[0] : $"{string.Join(", ", quoted[..^1])} or {quoted[^1]}";
     }
 
-    static readonly Dictionary<Type, (string[] Words, string Expected)> ByType = new()
+    /// <summary>Every typed word field's words, the message listing them and its JSON converter, by type.</summary>
+    static readonly Dictionary<Type, (string[] Words, string Expected, JsonConverter Converter)> ByType = new[]
     {
-        [typeof(Setting)] = Entry(Settings), [typeof(SubsetFilter)] = Entry(Subsets), [typeof(ScalarType)] = Entry(Dtypes),
-        [typeof(EmptyRewritePolicy)] = Entry(OnEmpty), [typeof(TruncatedRewritePolicy)] = Entry(OnTruncated),
-        [typeof(ServingEngine)] = Entry(Engines),
-    };
+        Entry(Settings), Entry(Subsets), Entry(Dtypes), Entry(OnEmpty), Entry(OnTruncated), Entry(Engines),
+    }.ToDictionary(e => e.Type, e => (e.Words, e.Expected, e.Converter));
 
-    static (string[], string) Entry<T>(IReadOnlyList<(string Word, T Value)> words) => (words.Select(w => w.Word).ToArray(), Expected(words));
+    static (Type Type, string[] Words, string Expected, JsonConverter Converter) Entry<T>(IReadOnlyList<(string Word, T Value)> words) =>
+        (typeof(T), words.Select(w => w.Word).ToArray(), Expected(words), new WordConverter<T>(words));
 
     /// <summary>
     /// Every word field of a config object (read as <paramref name="type"/>, recursively) whose value is not one of its
@@ -111,16 +111,9 @@ public static class ConfigWords
     /// <summary>Serializer options with the converters of every typed word field added.</summary>
     internal static JsonSerializerOptions With(JsonSerializerOptions options)
     {
-        foreach (var c in Converters()) options.Converters.Add(c);
+        foreach (var entry in ByType.Values) options.Converters.Add(entry.Converter);
         return options;
     }
-
-    static IEnumerable<JsonConverter> Converters() =>
-    [
-        new WordConverter<Setting>(Settings), new WordConverter<SubsetFilter>(Subsets),
-        new WordConverter<ScalarType>(Dtypes), new WordConverter<EmptyRewritePolicy>(OnEmpty),
-        new WordConverter<TruncatedRewritePolicy>(OnTruncated), new WordConverter<ServingEngine>(Engines),
-    ];
 
     sealed class WordConverter<T>(IReadOnlyList<(string Word, T Value)> words) : JsonConverter<T>
     {

@@ -157,42 +157,34 @@ public sealed partial class TrdPipeline
     {
         var store = Data.TeacherScoreStore.Open(TeacherScoresDirectory, k);
         var missing = examples.Where(e => !store.Contains(e.Id)).ToArray();
-        // A served teacher (OPD: the teacher's server; OPSD: the student's, whose base weights are the backbone) scores there.
-        using var served = Setting == Setting.Opsd ? Served(Config.Student, StudentDirectory) : Served(Config.Teacher!, Config.Teacher!.Path);
-        if (missing.Length > 0 && served is not null)
+        if (missing.Length == 0)
         {
-            var started = DateTime.UtcNow;
-            long tokens = 0;
-            foreach (var e in missing)
+            _log($"score: the teacher's top-{k} of all {examples.Count} trajectories is stored ({TeacherScoresDirectory})");
+            return store;
+        }
+        // A served teacher (OPD: the teacher's server; OPSD: the student's, whose base weights are the backbone) scores
+        // there, one trajectory per request; otherwise the teacher scores in-process a micro-batch at a time.
+        using var served = Setting == Setting.Opsd ? Served(Config.Student, StudentDirectory) : Served(Config.Teacher!, Config.Teacher!.Path);
+        using var loaded = served is not null || Setting == Setting.Opsd ? null
+            : ModelStore.Load(ModelStore.Materialise(Config.Teacher!, Directory, "teacher"), Device, Config.Teacher!.Dtype).Model;
+        var teacher = served is null ? loaded ?? Student.Model : null;   // OPSD: the backbone (no adapters are attached yet)
+        teacher?.eval();
+        Func<TrainExample[], IEnumerable<Data.TeacherScores>> score = served is not null
+            ? batch => batch.Select(e => served.ScoreTopK(e.Id, e.TeacherContext, e.Trajectory, k))
+            : batch => Scoring.TeacherScoring.TopK(teacher!, batch.Select(e => (e.Id, new Scoring.ScoringPair(e.TeacherContext, e.Trajectory))).ToArray(), k, Config.Train.ChunkSize);
+        var started = DateTime.UtcNow;
+        long tokens = 0;
+        foreach (var batch in missing.Chunk(served is null ? Config.Train.MicroBatch : 1))
+        {
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            foreach (var s in score(batch))
             {
-                var s = served.ScoreTopK(e.Id, e.TeacherContext, e.Trajectory, k);
                 store.Append(s);
                 tokens += s.Positions;
-                Report("score", store.Ids.Count, examples.Count, tokens, started);
             }
-            _log($"score: the teacher's top-{k} of {missing.Length} trajectories from {served.Name} ({tokens} tokens, {store.BytesPerToken} bytes per token) → {TeacherScoresDirectory}");
+            Report("score", store.Ids.Count, examples.Count, tokens, started);
         }
-        else if (missing.Length > 0)
-        {
-            var started = DateTime.UtcNow;
-            using var loaded = Setting == Setting.Opsd ? null
-                : ModelStore.Load(ModelStore.Materialise(Config.Teacher!, Directory, "teacher"), Device, Config.Teacher!.Dtype).Model;
-            var teacher = loaded ?? Student.Model;                    // OPSD: the backbone (no adapters are attached yet)
-            teacher.eval();
-            long tokens = 0;
-            foreach (var batch in missing.Chunk(Config.Train.MicroBatch))
-            {
-                using var scope = TorchSharp.torch.NewDisposeScope();
-                foreach (var s in Scoring.TeacherScoring.TopK(teacher, batch.Select(e => (e.Id, new Scoring.ScoringPair(e.TeacherContext, e.Trajectory))).ToArray(), k, Config.Train.ChunkSize))
-                {
-                    store.Append(s);
-                    tokens += s.Positions;
-                }
-                Report("score", store.Ids.Count, examples.Count, tokens, started);
-            }
-            _log($"score: the teacher's top-{k} of {missing.Length} trajectories ({tokens} tokens, {store.BytesPerToken} bytes per token) → {TeacherScoresDirectory}");
-        }
-        else _log($"score: the teacher's top-{k} of all {examples.Count} trajectories is stored ({TeacherScoresDirectory})");
+        _log($"score: the teacher's top-{k} of {missing.Length} trajectories{(served is null ? "" : $" from {served.Name}")} ({tokens} tokens, {store.BytesPerToken} bytes per token) → {TeacherScoresDirectory}");
         return store;
     }
 

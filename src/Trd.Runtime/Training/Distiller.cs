@@ -36,7 +36,7 @@ public sealed class Distiller
         _recipe = recipe.Validate();
         if (student.Config.VocabSize != teacher.Config.VocabSize)
             throw new ArgumentException($"student V = {student.Config.VocabSize} but teacher V = {teacher.Config.VocabSize}: distillation needs one vocabulary");
-        _options = new ObjectiveOptions { ChunkSize = chunkSize, TokenLogProbs = true, EpistemicTokenIds = epistemicTokenIds is { Length: > 0 } ? epistemicTokenIds : null };
+        _options = Options(chunkSize, epistemicTokenIds);
     }
 
     /// <summary>
@@ -50,8 +50,11 @@ public sealed class Distiller
         _scores = scores ?? throw new ArgumentNullException(nameof(scores));
         _recipe = recipe.Validate();
         if (SparseTeacher.Problems(recipe, scores.K) is { Length: > 0 } problems) throw new ArgumentException(string.Join("; ", problems), nameof(recipe));
-        _options = new ObjectiveOptions { ChunkSize = chunkSize, TokenLogProbs = true, EpistemicTokenIds = epistemicTokenIds is { Length: > 0 } ? epistemicTokenIds : null };
+        _options = Options(chunkSize, epistemicTokenIds);
     }
+
+    static ObjectiveOptions Options(int chunkSize, long[]? epistemicTokenIds) =>
+        new() { ChunkSize = chunkSize, TokenLogProbs = true, EpistemicTokenIds = epistemicTokenIds is { Length: > 0 } ? epistemicTokenIds : null };
 
     /// <summary>
     /// Accumulates the gradient of one step's examples in micro-batches of <paramref name="microBatch"/>, then clips
