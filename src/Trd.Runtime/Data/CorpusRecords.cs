@@ -29,7 +29,7 @@ public sealed record RolloutRecord
     [JsonPropertyName("y_o_truncated")] public bool YOTruncated { get; init; }
     /// <summary>The verifier's outcome on y_o.</summary>
     [JsonPropertyName("y_o_correct")] public bool YOCorrect { get; init; }
-    /// <summary>The sampling seed of its batch.</summary>
+    /// <summary>The seed its sample was drawn with (from run seed, stage, batch and row; <c>SequenceSampling</c>).</summary>
     [JsonPropertyName("seed")] public long Seed { get; init; }
 }
 
@@ -65,6 +65,6 @@ public sealed record RefinementRecord
     /// generated and is measured). The corpus analysis and the study count y_r over these refinements only.
     /// </summary>
     [JsonIgnore] public bool HasRefinedTrajectory => Status != PromptOverBudget;
-    /// <summary>The sampling seed of its batch.</summary>
+    /// <summary>The seed its sample was drawn with (from run seed, stage, batch and row; <c>SequenceSampling</c>).</summary>
     [JsonPropertyName("seed")] public long Seed { get; init; }
 }

@@ -1,3 +1,4 @@
+using Trd.Core;
 using Trd.Runtime.Checkpoints;
 using Trd.Runtime.Models;
 using TorchSharp;
@@ -19,6 +20,8 @@ public static class Sampler
         ArgumentNullException.ThrowIfNull(prompts);
         options.Validate();
         if (prompts.Count == 0) return Array.Empty<Sample>();
+        if (options.PromptSeeds is { } given && given.Count != prompts.Count)
+            throw new ArgumentException($"PromptSeeds holds {given.Count} seeds for {prompts.Count} prompts", nameof(options));
         for (var i = 0; i < prompts.Count; i++)
         {
             if (prompts[i].Length == 0) throw new ArgumentException($"prompt {i} is empty", nameof(prompts));
@@ -31,7 +34,11 @@ public static class Sampler
         var rows = prompts.Count * n;
         var lengths = prompts.SelectMany(p => Enumerable.Repeat((long)p.Length, n)).ToArray(); // per sample row
         var maxPositions = prompts.Max(p => p.Length) + options.MaxNewTokens;
-        using var generator = new Generator((ulong)options.Seed, device);
+        // Per-sequence streams (Trd.Core.SequenceSampling) when the prompts carry seeds; else one generator for the call.
+        var sequenceSeeds = options.PromptSeeds is { } seeds
+            ? Enumerable.Range(0, rows).Select(r => SequenceSampling.SampleSeed(seeds[r / n], r % n)).ToArray()
+            : null;
+        using var generator = new Generator((ulong)options.Seed, device);                                // unused with sequence seeds
         var stop = new HashSet<int>(options.StopTokenIds);
 
         var tokens = Enumerable.Range(0, rows).Select(_ => new List<int>()).ToArray();
@@ -63,7 +70,9 @@ public static class Sampler
             for (var step = 0; step < options.MaxNewTokens; step++)
             {
                 using var scope = NewDisposeScope();
-                var (chosen, chosenLogProbs) = Choose(next, options, generator);                              // [rows] each
+                var uniforms = sequenceSeeds is null ? null
+                    : tensor(sequenceSeeds.Select(seed => SequenceSampling.Uniform(seed, step)).ToArray(), dtype: ScalarType.Float64, device: device); // [rows]
+                var (chosen, chosenLogProbs) = Choose(next, options, uniforms is null ? generator : null, uniforms);                    // [rows] each
                 var chosenIds = chosen.cpu().data<long>().ToArray();
                 var chosenLp = chosenLogProbs.cpu().data<float>().ToArray();
                 for (var r = 0; r < rows; r++)
@@ -90,10 +99,12 @@ public static class Sampler
 
     /// <summary>
     /// The next token of every row from logits [rows, V] (float32): greedy at T = 0, else softmax(z/T) restricted
-    /// to the top-k and then the top-p nucleus, sampled with the generator. Returns the ids [rows] and their
-    /// log-probabilities at T = 1 [rows].
+    /// to the top-k and then the top-p nucleus, sampled with the generator, or, given <paramref name="uniforms"/> [rows]
+    /// (float64, in (0, 1)), by inverting each row's cumulative distribution at its uniform: the tensor path of
+    /// <see cref="SequenceSampling.Draw"/>, which tests hold it to. Returns the ids [rows] and their log-probabilities
+    /// at T = 1 [rows].
     /// </summary>
-    public static (Tensor ids, Tensor logProbs) Choose(Tensor logits, SamplingOptions options, Generator? generator)
+    public static (Tensor ids, Tensor logProbs) Choose(Tensor logits, SamplingOptions options, Generator? generator, Tensor? uniforms = null)
     {
         if (options.VocabularyLimit > 0 && options.VocabularyLimit < logits.shape[1])
             logits = logits.index_fill(-1, Scalars.Range(options.VocabularyLimit, logits.shape[1], logits.device), Scalars.NegativeInfinity); // [rows, V]
@@ -119,7 +130,16 @@ public static class Sampler
                 var drop = (probabilities.cumsum(-1) - probabilities).ge(topP);                          // [rows, V]
                 z = z.scatter(-1, order, sorted.masked_fill(drop, Scalars.NegativeInfinity));
             }
-            ids = z.softmax(-1).multinomial(1, generator: generator).squeeze(-1);                         // [rows]
+            var p = z.softmax(-1);                                                                        // [rows, V]
+            if (uniforms is null) ids = p.multinomial(1, generator: generator).squeeze(-1);              // [rows]
+            else
+            {
+                if (uniforms.shape.Length != 1 || uniforms.shape[0] != logits.shape[0])
+                    throw new ArgumentException($"uniforms: expected [{logits.shape[0]}], got [{string.Join(", ", uniforms.shape)}]", nameof(uniforms));
+                var cumulative = p.to_type(ScalarType.Float64).cumsum(-1);                                // [rows, V]
+                var target = uniforms.unsqueeze(-1) * cumulative.narrow(-1, cumulative.shape[1] - 1, 1); // [rows, 1]
+                ids = cumulative.lt(target).sum(-1);                                                      // [rows]: the first index reaching it
+            }
         }
         return (ids, logProbs.gather(-1, ids.unsqueeze(-1)).squeeze(-1));
     }

@@ -25,8 +25,18 @@ public sealed record SamplingOptions
     /// <summary>Tokens that end a sample (included in it), e.g. &lt;|im_end|&gt; and &lt;|endoftext|&gt;.</summary>
     public IReadOnlyList<int> StopTokenIds { get; init; } = Array.Empty<int>();
 
-    /// <summary>The seed of the sampling generator: the same seed gives the same samples.</summary>
+    /// <summary>
+    /// The seed of the one sampling generator of a call when <see cref="PromptSeeds"/> is not given: the same seed and
+    /// the same prompts give the same samples (a prompt's samples then depend on the whole call).
+    /// </summary>
     public long Seed { get; init; }
+
+    /// <summary>
+    /// One seed per prompt: sample j of prompt i then draws from its own stream seeded PromptSeeds[i] + j
+    /// (<see cref="Trd.Core.SequenceSampling"/>, vLLM's rule for n samples), so its tokens do not depend on the other
+    /// prompts of the call. The pipeline's stages and <c>trd serve</c> sample this way.
+    /// </summary>
+    public IReadOnlyList<long>? PromptSeeds { get; init; }
 
     /// <summary>
     /// Sample only ids below this (0: no limit): the tokenizer's vocabulary size, when the model's output layer is
