@@ -45,16 +45,28 @@ let private finalState (run: string) =
     let corpus = File.ReadAllText(Path.Combine(run, "corpus", "rollouts.jsonl")) + File.ReadAllText(Path.Combine(run, "corpus", "refinements.jsonl"))
     trained, baseline, adapter, corpus
 
-/// The gym student served by `trd serve` on a free port: `f` gets its directory and the server's first line (its
-/// address); the server is stopped after.
-let private withServedStudent (f: string -> string -> unit) =
-    let directory = Trd.Runtime.Gym.GymModels.Ensure(Trd.Runtime.Gym.GymModels.Student, Trd.Runtime.Gym.GymModels.DefaultCacheRoot())
-    use server = start [ "serve"; "--model"; directory; "--port"; "0" ]
-    let line = server.StandardOutput.ReadLine()
-    try f directory line
-    finally
-        server.Kill true
-        server.WaitForExit()
+let private gymStudent () = Trd.Runtime.Gym.GymModels.Ensure(Trd.Runtime.Gym.GymModels.Student, Trd.Runtime.Gym.GymModels.DefaultCacheRoot())
+
+/// `trd serve` of `directory` on `port` (0: a free one): the process and its first line (its address).
+let private serve (directory: string) (port: int) =
+    let server = start [ "serve"; "--model"; directory; "--port"; string port ]
+    server, server.StandardOutput.ReadLine()
+
+let private stop (server: Process) =
+    server.Kill true
+    server.WaitForExit()
+    server.Dispose()
+
+/// `count` servers of the gym student on free ports: `f` gets its directory and the servers' first lines (their
+/// addresses); the servers are stopped after.
+let private withServers (count: int) (f: string -> string list -> unit) =
+    let directory = gymStudent ()
+    let servers = List.init count (fun _ -> serve directory 0)
+    try f directory (List.map snd servers)
+    finally servers |> List.iter (fst >> stop)
+
+/// The gym student served by one `trd serve`.
+let private withServedStudent (f: string -> string -> unit) = withServers 1 (fun directory lines -> f directory lines.Head)
 
 let private urlIn (line: string) = Text.RegularExpressions.Regex.Match(line, @"http://[^ ]+").Value
 
@@ -174,7 +186,7 @@ let tests =
                 Expect.equal code 200 (string body)
                 let loaded = Trd.Runtime.Pipeline.ModelStore.Load(directory, torch.CPU)
                 use _ = loaded.Model
-                let options = Trd.Runtime.Generation.SamplingOptions(Temperature = 0.6, TopP = 0.95, TopK = 20, MaxNewTokens = 10, SamplesPerPrompt = 3, Seed = 5L,
+                let options = Trd.Runtime.Generation.SamplingOptions(Temperature = 0.6, TopP = 0.95, TopK = 20, MaxNewTokens = 10, SamplesPerPrompt = 3, PromptSeeds = [| 5L |],
                                                                       StopTokenIds = loaded.Tokenizer.StopIds, VocabularyLimit = loaded.Tokenizer.VocabularySize)
                 let expected = Trd.Runtime.Pipeline.TorchGenerator(loaded.Model, "in-process").Generate([| prompt |], options)
                 let choices = body["choices"].AsArray()
@@ -195,6 +207,25 @@ let tests =
                         Expect.equal (position[string id].["rank"].GetValue<int>()) (j + 1) $"position {t + 1}: rank {j + 1}"
                         Expect.floatClose Accuracy.high (position[string id].["logprob"].GetValue<float>()) (float scores.LogProbs[t * 3 + j]) $"position {t + 1}: log-probability of {id}"
                     Expect.isTrue (position.ContainsKey(string prompt[t + 1])) $"position {t + 1}: the prompt's own token"
+                // SGLang's /generate: sample 0 seeded 7 is vLLM's sample 2 of seed 5 (sample j draws from seed + j).
+                let generated = http.PostAsync("/generate", new Net.Http.StringContent($"""{{"input_ids": [{String.Join(", ", prompt)}], "sampling_params": {{"max_new_tokens": 10, "sampling_seed": 7, "temperature": 0.6, "top_p": 0.95, "top_k": 20}}}}""", Text.Encoding.UTF8, "application/json")).Result
+                let one = Text.Json.Nodes.JsonNode.Parse(generated.Content.ReadAsStringAsync().Result)
+                Expect.sequenceEqual (one["output_ids"].AsArray() |> Seq.map (fun x -> x.GetValue<int>()) |> Seq.toArray) expected[2].Tokens "/generate: the same stream"
+                // Concurrent requests are grouped into sampler batches, and each still gets its own tokens.
+                let requests = Array.init 16 (fun i -> [| 379; 32 + i; 55; 32; 51 |], int64 (100 + i))
+                let answers =
+                    requests |> Array.map (fun (p, seed) -> Threading.Tasks.Task.Run(fun () -> post $"""{{"prompt": [{String.Join(", ", p)}], "n": 2, "max_tokens": 8, "seed": {seed}, "return_token_ids": true}}"""))
+                    |> Threading.Tasks.Task.WhenAll |> _.Result
+                let counter (name: string) =
+                    http.GetStringAsync("/metrics").Result.Split('\n') |> Array.find (fun l -> l.StartsWith(name + " ")) |> fun l -> int64 (l.Split(' ')[1])
+                Expect.isLessThan (counter "trd:sampler_batches_total") (counter "trd:requests_total") "some requests shared a sampler call"
+                for (p, seed), (code, body) in Array.zip requests answers do
+                    Expect.equal code 200 (string body)
+                    let alone = Trd.Runtime.Generation.Sampler.Generate(loaded.Model, [| p |],
+                                    Trd.Runtime.Generation.SamplingOptions(Temperature = 1.0, TopP = 1.0, TopK = 0, MaxNewTokens = 8, SamplesPerPrompt = 2, PromptSeeds = [| seed |],
+                                                                           StopTokenIds = loaded.Tokenizer.StopIds, VocabularyLimit = loaded.Tokenizer.VocabularySize))
+                    for j in 0 .. 1 do
+                        Expect.sequenceEqual (body["choices"].[j].["token_ids"].AsArray() |> Seq.map (fun x -> x.GetValue<int>()) |> Seq.toArray) alone[j].Tokens $"seed {seed}, sample {j}: its own tokens"
                 let code, body = post """{"prompt": [1, 2, 3], "n": 0}"""
                 Expect.equal code 400 "a bad request is 400"
                 Expect.stringContains (body["message"].GetValue<string>()) "n: must be ≥ 1" "naming the field"
@@ -203,22 +234,88 @@ let tests =
                 Expect.stringContains (body["message"].GetValue<string>()) "outside the vocabulary" "naming it")
         }
     
-        test "a config naming a server (trd serve) draws the same corpus token for token as the in-process run (OPSD rollouts and refinements)" {
-            withServedStudent (fun directory line ->
-                let url = urlIn line
+        test "configs naming servers (vLLM's API; SGLang's over two replicas) draw the same corpus token for token as the in-process run (OPSD rollouts and refinements)" {
+            withServers 2 (fun directory lines ->
+                let urls = lines |> List.map urlIn
                 let dir = tempDir ()
                 let json = """{"setting": "opsd", "recipe": "trd", "device": "cpu", "student": {"dtype": "float32"},
                     "rollout": {"max_new_tokens": 24, "prompt_budget": 256, "batch_size": 3},
                     "refine": {"max_new_tokens": 24, "prompt_budget": 512, "batch_size": 3}}"""
-                for served in [ false; true ] do
-                    let name = if served then "served" else "local"
-                    let config = studentConfig dir $"{name}.json" json directory (if served then Some $"{{\"engine\": \"vllm\", \"url\": \"{url}\"}}" else None)
+                let runs =
+                    [ "local", None
+                      "vllm", Some $"{{\"engine\": \"vllm\", \"url\": \"{urls[0]}\", \"max_concurrency\": 2}}"
+                      "sglang", Some $"{{\"engine\": \"sglang\", \"url\": [\"{urls[0]}\", \"{urls[1]}\"]}}" ]
+                for name, server in runs do
+                    let config = studentConfig dir $"{name}.json" json directory server
                     for stage in [ "rollout"; "refine" ] do
                         let code, _, err = trd [ stage; "--config"; config; "--out"; Path.Combine(dir, name) ]
                         Expect.equal code 0 err
-                        if served && stage = "rollout" then Expect.stringContains err url "the served run names its server"
-                for file in [ "rollouts.jsonl"; "refinements.jsonl" ] do
-                    Expect.equal (File.ReadAllText(Path.Combine(dir, "served", "corpus", file))) (File.ReadAllText(Path.Combine(dir, "local", "corpus", file))) $"{file}: the same records")
+                        if server.IsSome && stage = "rollout" then Expect.stringContains err urls[0] "the served run names its server"
+                for name in [ "vllm"; "sglang" ] do
+                    for file in [ "rollouts.jsonl"; "refinements.jsonl" ] do
+                        Expect.equal (File.ReadAllText(Path.Combine(dir, name, "corpus", file))) (File.ReadAllText(Path.Combine(dir, "local", "corpus", file))) $"{name} {file}: the same records")
+        }
+
+        test "a served student is evaluated on its server, the trained one through its LoRA adapter (/v1/load_lora_adapter), with the in-process run's samples" {
+            withServedStudent (fun directory line ->
+                let url = urlIn line
+                let dir = tempDir ()
+                let json = $"""{{"setting": "opsd", "recipe": "trd", "device": "cpu", "student": {{"dtype": "float32"}},
+                    "rollout": {{"max_new_tokens": 16, "prompt_budget": 256, "batch_size": 8}},
+                    "refine": {{"max_new_tokens": 16, "prompt_budget": 512, "batch_size": 8, "on_truncated": "keep"}},
+                    "train": {{"lora": {{"rank": 2, "alpha": 4, "dropout": 0.0}}, "learning_rate": 0.01, "micro_batch": 4, "grad_accum": 1,
+                              "epochs": 1, "max_length": 512, "chunk_size": 64, "tensorboard": false}},
+                    "eval": {{"problems": ["{Path.Combine(TestData.repositoryRoot, "configs", "tiny-problems.jsonl")}"], "k": 2,
+                             "sampling": {{"max_new_tokens": 12, "prompt_budget": 256, "batch_size": 8}}}}}}"""
+                for served in [ false; true ] do
+                    let name = if served then "served" else "local"
+                    let config = studentConfig dir $"{name}.json" json directory (if served then Some $"{{\"url\": \"{url}\"}}" else None)
+                    let code, _, err = trd [ "run"; "--config"; config; "--out"; Path.Combine(dir, name) ]
+                    Expect.equal code 0 err
+                    if served then Expect.stringContains err "is loaded on" "the adapter was loaded on the server"
+                for model in [ "base"; "trained" ] do
+                    Expect.equal (File.ReadAllText(Path.Combine(dir, "served", "eval", model, "tiny-problems.jsonl")))
+                        (File.ReadAllText(Path.Combine(dir, "local", "eval", model, "tiny-problems.jsonl"))) $"{model}: the same samples"
+                Expect.notEqual (File.ReadAllText(Path.Combine(dir, "served", "eval", "trained", "tiny-problems.jsonl")))
+                    (File.ReadAllText(Path.Combine(dir, "served", "eval", "base", "tiny-problems.jsonl"))) "the adapter changed the samples"
+                use http = new Net.Http.HttpClient(BaseAddress = Uri url)
+                let models = (Text.Json.Nodes.JsonNode.Parse(http.GetStringAsync("/v1/models").Result)).["data"].AsArray()
+                Expect.equal models.Count 2 "the server lists the base and the loaded adapter")
+        }
+
+        test "killing the server mid-stage stops the stage naming it; running it again once the server is back loses no batch and duplicates none" {
+            let directory = gymStudent ()
+            let dir = tempDir ()
+            let json = """{"setting": "opsd", "device": "cpu", "student": {"dtype": "float32"},
+                "rollout": {"max_new_tokens": 32, "prompt_budget": 256, "batch_size": 1}}"""
+            let local = studentConfig dir "local.json" json directory None
+            let code, _, err = trd [ "rollout"; "--config"; local; "--out"; Path.Combine(dir, "local") ]
+            Expect.equal code 0 err
+            let server, line = serve directory 0
+            let url = urlIn line
+            let port = int (Uri url).Port
+            let config = studentConfig dir "served.json" json directory (Some $"{{\"url\": \"{url}\", \"attempts\": 2, \"timeout_s\": 10, \"max_concurrency\": 1}}")
+            let run = Path.Combine(dir, "served")
+            let rollouts = Path.Combine(run, "corpus", "rollouts.jsonl")
+            use stage = start [ "rollout"; "--config"; config; "--out"; run ]
+            let err = stage.StandardError.ReadToEndAsync()
+            // Kill the server once a few batches are written (one problem each), while the stage is still sampling.
+            let lines () = if File.Exists rollouts then File.ReadAllLines(rollouts).Length else 0
+            let started = DateTime.UtcNow
+            while lines () < 3 && not stage.HasExited && DateTime.UtcNow - started < TimeSpan.FromMinutes 2.0 do Threading.Thread.Sleep 20
+            stop server
+            Expect.isTrue (stage.WaitForExit(TimeSpan.FromMinutes 2.0)) "the stage ends"
+            let written = lines ()
+            Expect.equal stage.ExitCode 1 err.Result
+            Expect.isLessThan written 16 "the stage stopped before the end"
+            Expect.stringContains err.Result $"{url}/v1/completions" "the error names the server"
+            Expect.stringContains err.Result "failed 2 times" "after its attempts"
+            let again, _ = serve directory port
+            try
+                let code, _, err = trd [ "rollout"; "--config"; config; "--out"; run ]
+                Expect.equal code 0 err
+            finally stop again
+            Expect.equal (File.ReadAllText rollouts) (File.ReadAllText(Path.Combine(dir, "local", "corpus", "rollouts.jsonl"))) "every record once, the same as an uninterrupted run"
         }
 
         test "teacher_top_k with a served teacher stores the same scores as in-process and trains to the same losses" {

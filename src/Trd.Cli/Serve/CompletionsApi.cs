@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Trd.Runtime.Generation;
 using Trd.Runtime.Pipeline;
-using Trd.Runtime.Scoring;
+using Trd.Runtime.Data;
 
 namespace Trd.Cli.Serve;
 
@@ -30,18 +30,14 @@ sealed record CompletionRequest
     public int? PromptLogprobs { get; init; }
 }
 
-/// <summary>A request that cannot be served, answered with 400 and vLLM's error shape.</summary>
-sealed class BadRequestException(string message) : Exception(message);
-
 /// <summary>
-/// Serves one loaded model through <c>/v1/completions</c>: one request is one call of the runtime's KV-cache sampler
-/// (its prompts and their n samples together, seeded by the request's seed), so a request gives the same tokens as
-/// the same call in-process, whatever else the server is doing. Requests run one at a time.
+/// Serves <c>/v1/completions</c> in vLLM's shapes from the <see cref="ModelHost"/>: a request's prompts are sampled with
+/// its seed, sample j of each prompt drawing from seed + j as vLLM seeds its n child requests (and as the in-process
+/// pipeline does, <see cref="Trd.Core.SequenceSampling"/>), so the same request gives the same tokens however the
+/// server groups it. Without a seed each prompt gets a fresh random one.
 /// </summary>
-sealed class CompletionsApi(LoadedModel model, string name)
+sealed class CompletionsApi(ModelHost host)
 {
-    readonly SemaphoreSlim _gate = new(1, 1);
-
     public static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
@@ -49,100 +45,95 @@ sealed class CompletionsApi(LoadedModel model, string name)
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
-    public string Name => name;
-
-    /// <summary>The prompts of a request as token ids.</summary>
-    int[][] Prompts(JsonNode? prompt)
+    /// <summary>A prompt as token ids: text is encoded, ids are checked against the vocabulary.</summary>
+    public static int[] PromptIds(ModelHost host, JsonNode? node, string key)
     {
-        int[] One(JsonNode? node) => node switch
+        var ids = node switch
         {
-            JsonValue v when v.TryGetValue<string>(out var text) => model.Tokenizer.Encode(text).ToArray(),
+            JsonValue v when v.TryGetValue<string>(out var text) => host.Tokenizer.Encode(text).ToArray(),
             JsonArray a when a.All(x => x is JsonValue xv && xv.TryGetValue<long>(out _)) => a.Select(x => checked((int)x!.GetValue<long>())).ToArray(),
-            _ => throw new BadRequestException("prompt: expected text, token ids, or a list of either"),
+            _ => throw new BadRequestException($"{key}: expected text or token ids"),
         };
-        var prompts = prompt switch
-        {
-            null => throw new BadRequestException("prompt: required"),
-            JsonArray a when a.Count > 0 && (a[0] is JsonArray || a[0]?.GetValueKind() == JsonValueKind.String) => a.Select(One).ToArray(),
-            _ => [One(prompt)],
-        };
-        var v = model.Model.Config.VocabSize;
-        foreach (var p in prompts)
-        {
-            if (p.Length == 0) throw new BadRequestException("prompt: empty");
-            var bad = Array.FindIndex(p, id => id < 0 || id >= v);
-            if (bad >= 0) throw new BadRequestException($"prompt: token id {p[bad]} is outside the vocabulary [0, {v})");
-        }
-        return prompts;
+        if (ids.Length == 0) throw new BadRequestException($"{key}: empty");
+        var bad = Array.FindIndex(ids, id => id < 0 || id >= host.VocabSize);
+        if (bad >= 0) throw new BadRequestException($"{key}: token id {ids[bad]} is outside the vocabulary [0, {host.VocabSize})");
+        return ids;
     }
 
-    public async Task<JsonObject> Complete(CompletionRequest request, CancellationToken cancel)
+    /// <summary>The prompts of a request: one, or a list of them.</summary>
+    int[][] Prompts(JsonNode? prompt) => prompt switch
     {
-        if (request.Model is { } m && m != name) throw new BadRequestException($"model: '{m}' is not served here (this server serves '{name}')");
-        if (request.N < 1) throw new BadRequestException($"n: must be ≥ 1, got {request.N}");
-        if (request.MaxTokens < 1) throw new BadRequestException($"max_tokens: must be ≥ 1, got {request.MaxTokens}");
-        if (request.PromptLogprobs is < 0) throw new BadRequestException($"prompt_logprobs: must be ≥ 0, got {request.PromptLogprobs}");
-        var prompts = Prompts(request.Prompt);
+        null => throw new BadRequestException("prompt: required"),
+        JsonArray a when a.Count > 0 && (a[0] is JsonArray || a[0]?.GetValueKind() == JsonValueKind.String) => a.Select((p, i) => PromptIds(host, p, $"prompt[{i}]")).ToArray(),
+        _ => [PromptIds(host, prompt, "prompt")],
+    };
+
+    /// <summary>Sampling options from a request's fields, 400 naming the field when one is out of range.</summary>
+    public static SamplingOptions Options(ModelHost host, int n, int maxTokens, double temperature, double topP, int topK, long? seed, int[]? stop, int prompts)
+    {
+        if (n < 1) throw new BadRequestException($"n: must be ≥ 1, got {n}");
+        if (maxTokens < 1) throw new BadRequestException($"max_tokens: must be ≥ 1, got {maxTokens}");
         var options = new SamplingOptions
         {
-            Temperature = request.Temperature, TopP = request.TopP, TopK = Math.Max(0, request.TopK), MaxNewTokens = request.MaxTokens,
-            SamplesPerPrompt = request.N, Seed = request.Seed ?? Random.Shared.NextInt64(), StopTokenIds = request.StopTokenIds ?? model.Tokenizer.StopIds,
-            VocabularyLimit = model.Tokenizer.VocabularySize,
+            Temperature = temperature, TopP = topP, TopK = Math.Max(0, topK), MaxNewTokens = maxTokens, SamplesPerPrompt = n,
+            PromptSeeds = Enumerable.Range(0, prompts).Select(_ => seed ?? Random.Shared.NextInt64()).ToArray(),
+            StopTokenIds = stop ?? host.Tokenizer.StopIds, VocabularyLimit = host.Tokenizer.VocabularySize,
         };
         try { options.Validate(); }
         catch (ArgumentException e) { throw new BadRequestException(e.Message); }
+        return options;
+    }
 
-        await _gate.WaitAsync(cancel);
-        try
+    public async Task<JsonObject> Complete(CompletionRequest request)
+    {
+        var model = request.Model ?? host.Name;
+        if (request.PromptLogprobs is < 0) throw new BadRequestException($"prompt_logprobs: must be ≥ 0, got {request.PromptLogprobs}");
+        var prompts = Prompts(request.Prompt);
+        var options = Options(host, request.N, request.MaxTokens, request.Temperature, request.TopP, request.TopK, request.Seed, request.StopTokenIds, prompts.Length);
+        var samples = await host.Sample(model, prompts, options);
+        var promptLogprobs = request.PromptLogprobs is { } k
+            ? await Task.WhenAll(prompts.Select(async p => p.Length < 2 ? new JsonArray { null } : PromptLogprobs(p, await host.TopK(model, p, Math.Max(1, k)))))
+            : null;
+        var choices = new JsonArray();
+        for (var i = 0; i < samples.Count; i++)
         {
-            var samples = new TorchGenerator(model.Model, name).Generate(prompts, options);
-            var promptLogprobs = request.PromptLogprobs is { } k ? prompts.Select(p => PromptLogprobs(p, Math.Max(1, k))).ToArray() : null;
-            var choices = new JsonArray();
-            for (var i = 0; i < samples.Count; i++)
+            var s = samples[i];
+            var choice = new JsonObject
             {
-                var s = samples[i];
-                var prompt = prompts[s.Prompt];
-                var finish = s.Truncated ? "length" : "stop";
-                var choice = new JsonObject
-                {
-                    ["index"] = i,
-                    ["text"] = model.Tokenizer.Decode(s.Tokens, skipSpecialTokens: request.SkipSpecialTokens),
-                    ["logprobs"] = null,
-                    ["finish_reason"] = finish,
-                    ["stop_reason"] = !s.Truncated && s.Tokens.Length > 0 ? s.Tokens[^1] : null,
-                };
-                if (request.ReturnTokenIds)
-                {
-                    choice["token_ids"] = new JsonArray(s.Tokens.Select(t => (JsonNode)t).ToArray());
-                    choice["prompt_token_ids"] = new JsonArray(prompt.Select(t => (JsonNode)t).ToArray());
-                }
-                if (promptLogprobs is not null) choice["prompt_logprobs"] = promptLogprobs[s.Prompt].DeepClone();
-                choices.Add(choice);
-            }
-            var completion = samples.Sum(s => s.Tokens.Length);
-            var promptTokens = prompts.Sum(p => p.Length) * request.N;
-            return new JsonObject
-            {
-                ["id"] = $"cmpl-{Guid.NewGuid():N}",
-                ["object"] = "text_completion",
-                ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
-                ["model"] = name,
-                ["choices"] = choices,
-                ["usage"] = new JsonObject { ["prompt_tokens"] = promptTokens, ["completion_tokens"] = completion, ["total_tokens"] = promptTokens + completion },
+                ["index"] = i,
+                ["text"] = host.Tokenizer.Decode(s.Tokens, skipSpecialTokens: request.SkipSpecialTokens),
+                ["logprobs"] = null,
+                ["finish_reason"] = s.Truncated ? "length" : "stop",
+                ["stop_reason"] = !s.Truncated && s.Tokens.Length > 0 ? s.Tokens[^1] : null,
             };
+            if (request.ReturnTokenIds)
+            {
+                choice["token_ids"] = new JsonArray(s.Tokens.Select(t => (JsonNode)t).ToArray());
+                choice["prompt_token_ids"] = new JsonArray(prompts[s.Prompt].Select(t => (JsonNode)t).ToArray());
+            }
+            if (promptLogprobs is not null) choice["prompt_logprobs"] = promptLogprobs[s.Prompt].DeepClone();
+            choices.Add(choice);
         }
-        finally { _gate.Release(); }
+        var completion = samples.Sum(s => s.Tokens.Length);
+        var promptTokens = prompts.Sum(p => p.Length) * request.N;
+        return new JsonObject
+        {
+            ["id"] = $"cmpl-{Guid.NewGuid():N}",
+            ["object"] = "text_completion",
+            ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+            ["model"] = model,
+            ["choices"] = choices,
+            ["usage"] = new JsonObject { ["prompt_tokens"] = promptTokens, ["completion_tokens"] = completion, ["total_tokens"] = promptTokens + completion },
+        };
     }
 
     /// <summary>
     /// vLLM's <c>prompt_logprobs</c> for one prompt: null for the first token, then for each later token a map from
     /// token id (as text) to <c>{logprob, rank, decoded_token}</c> holding the model's top-K and the prompt's own token.
     /// </summary>
-    JsonArray PromptLogprobs(int[] prompt, int k)
+    JsonArray PromptLogprobs(int[] prompt, TeacherScores scores)
     {
         var result = new JsonArray { null };
-        if (prompt.Length < 2) return result;
-        var scores = TeacherScoring.TopK(model.Model, [("prompt", new ScoringPair(prompt[..1], prompt[1..]))], Math.Min(k, model.Model.Config.VocabSize))[0];
         for (var t = 0; t < scores.Positions; t++)
         {
             var entry = new JsonObject();
@@ -160,6 +151,6 @@ sealed class CompletionsApi(LoadedModel model, string name)
     {
         ["logprob"] = float.IsFinite(logprob) ? logprob : null,
         ["rank"] = rank,
-        ["decoded_token"] = model.Tokenizer.Decode([id], skipSpecialTokens: false),
+        ["decoded_token"] = host.Tokenizer.Decode([id], skipSpecialTokens: false),
     };
 }

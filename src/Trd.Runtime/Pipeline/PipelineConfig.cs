@@ -216,19 +216,25 @@ public enum ServingEngine
 {
     /// <summary>vLLM's OpenAI-compatible <c>/v1/completions</c> (and <c>trd serve</c>, which speaks it).</summary>
     Vllm,
-    /// <summary>SGLang's <c>/generate</c> (not supported yet).</summary>
+    /// <summary>SGLang's native <c>/generate</c> (and <c>trd serve</c>, which speaks it too).</summary>
     Sglang,
 }
 
 /// <summary>Where a model is served, and how to talk to it.</summary>
 public sealed record ServerSpec
 {
-    /// <summary>JSON "vllm" (also <c>trd serve</c>) or "sglang".</summary>
+    /// <summary>JSON "vllm" or "sglang" (<c>trd serve</c> speaks both).</summary>
     public ServingEngine Engine { get; init; } = ServingEngine.Vllm;
-    /// <summary>The server's base URL, e.g. http://127.0.0.1:8000.</summary>
-    public string Url { get; init; } = "";
+    /// <summary>
+    /// The servers' base URLs (JSON "url": one URL, or a list of replicas of the same model): requests are spread over
+    /// them in turn, and a retried request goes to the next one.
+    /// </summary>
+    [JsonPropertyName("url"), JsonConverter(typeof(OneOrManyStrings))]
+    public IReadOnlyList<string> Urls { get; init; } = Array.Empty<string>();
     /// <summary>The model name the server knows; null: the model directory's name.</summary>
     public string? Model { get; init; }
+    /// <summary>Requests in flight at once, over all URLs.</summary>
+    public int MaxConcurrency { get; init; } = 64;
     /// <summary>Seconds a request may take before it is retried.</summary>
     public int TimeoutS { get; init; } = 600;
     /// <summary>Attempts per request on connection errors, timeouts, 429 and 5xx (exponential backoff), before failing.</summary>
@@ -236,13 +242,39 @@ public sealed record ServerSpec
     /// <summary>The environment variable holding a bearer token, if the server wants one.</summary>
     public string? ApiKeyEnv { get; init; }
 
+    /// <summary>A server at one URL (C#: <c>ServerSpec.At("http://127.0.0.1:8000")</c>).</summary>
+    public static ServerSpec At(params string[] urls) => new() { Urls = urls };
+
     internal IEnumerable<string> Errors(string name)
     {
-        if (Engine != ServingEngine.Vllm) yield return $"{name}.engine: '{ConfigWords.Word(ConfigWords.Engines, Engine)}' is not supported yet (use 'vllm', or trd serve)";
-        if (!Uri.TryCreate(Url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
-            yield return $"{name}.url: expected an http(s) URL, got '{Url}'";
+        if (Urls.Count == 0) yield return $"{name}.url: required (a URL, or a list of them)";
+        foreach (var url in Urls)
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+                yield return $"{name}.url: expected an http(s) URL, got '{url}'";
+        if (Urls.Distinct().Count() != Urls.Count) yield return $"{name}.url: a URL is listed twice";
+        if (MaxConcurrency < 1) yield return $"{name}.max_concurrency: must be ≥ 1, got {MaxConcurrency}";
         if (TimeoutS < 1) yield return $"{name}.timeout_s: must be ≥ 1, got {TimeoutS}";
         if (Attempts < 1) yield return $"{name}.attempts: must be ≥ 1, got {Attempts}";
+    }
+}
+
+/// <summary>JSON: a string or a list of strings, read as a list (a server's "url").</summary>
+public sealed class OneOrManyStrings : JsonConverter<IReadOnlyList<string>>
+{
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType switch
+    {
+        JsonTokenType.String => [reader.GetString()!],
+        JsonTokenType.StartArray => JsonSerializer.Deserialize<string[]>(ref reader) is { } all && all.All(u => u is not null) ? all
+            : throw new JsonException("expected a list of URL strings"),
+        _ => throw new JsonException($"expected a URL or a list of URLs, got {reader.TokenType}"),
+    };
+
+    /// <inheritdoc/>
+    public override void Write(Utf8JsonWriter writer, IReadOnlyList<string> value, JsonSerializerOptions options)
+    {
+        if (value.Count == 1) writer.WriteStringValue(value[0]);
+        else JsonSerializer.Serialize(writer, value.ToArray());
     }
 }
 

@@ -37,7 +37,7 @@ public sealed partial class TrdPipeline
         var rollouts = store.ReadRollouts();
         if (rollouts.Count == 0) throw new InvalidOperationException($"{CorpusDirectory}: no rollouts to analyse; run the rollout stage first");
         var refinements = store.ReadRefinements().ToDictionary(r => r.Id);
-        var tokenizer = Student.Tokenizer;
+        var tokenizer = StudentTokenizer;
         var stats = new List<TrajectoryStats>();
         TrajectoryStats Stats(string name, int[] lengths, bool[] correct)
         {

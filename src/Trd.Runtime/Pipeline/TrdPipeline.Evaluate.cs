@@ -76,26 +76,50 @@ public sealed partial class TrdPipeline
         if (Config.Eval.Problems.Length == 0) { _log("eval: no eval.problems given; skipped"); return summaries; }
         var datasets = EvalDatasets();
 
+        // A served student (issue 14) evaluates on its server: the base as served, the trained one with its PEFT adapter loaded.
+        using var served = Served(Config.Student, StudentDirectory);
         Dictionary<string, int[]>? basePasses = null;
         if (Config.Eval.Base)
         {
-            var baseModel = ModelStore.Load(StudentDirectory, Device, Config.Student.Dtype);
-            using (baseModel.Model)
-                summaries.Add(EvaluateModel(BaseModelName, baseModel, datasets, null, out basePasses));
+            if (served is not null) summaries.Add(EvaluateModel(BaseModelName, StudentTokenizer, served, datasets, null, out basePasses));
+            else
+            {
+                var baseModel = ModelStore.Load(StudentDirectory, Device, Config.Student.Dtype);
+                using (baseModel.Model)
+                    summaries.Add(EvaluateModel(BaseModelName, baseModel.Tokenizer, new TorchGenerator(baseModel.Model, BaseModelName), datasets, null, out basePasses));
+            }
         }
         var checkpoint = TrainerCheckpoint.Latest(Path.Combine(TrainDirectory, Trainer.CheckpointsFolder));
+        var adapter = checkpoint is null ? null : Path.Combine(checkpoint, TrainerCheckpoint.AdapterFolder);
         if (checkpoint is null) _log("eval: no training checkpoint yet; only the base model evaluated");
+        else if (served is not null && System.IO.Directory.Exists(adapter))
+        {
+            var name = AdapterName(adapter!);
+            _log($"eval: the trained student's adapter {adapter} is loaded on {served.Name} as '{name}'");
+            summaries.Add(EvaluateModel(TrainedModelName, StudentTokenizer, served.WithAdapter(name, adapter!), datasets, basePasses, out _));
+        }
         else
         {
+            if (served is not null) _log("eval: the trained student has no adapter (full fine-tuning), so it is evaluated in-process");
             var trained = ModelStore.Load(StudentDirectory, Device, Config.Student.Dtype);
             using (trained.Model)
             {
                 TrainerCheckpoint.LoadWeights(checkpoint, trained.Model);
                 PeftAdapter.Merge(trained.Model);
-                summaries.Add(EvaluateModel(TrainedModelName, trained, datasets, basePasses, out _));
+                summaries.Add(EvaluateModel(TrainedModelName, trained.Tokenizer, new TorchGenerator(trained.Model, TrainedModelName), datasets, basePasses, out _));
             }
         }
         return summaries;
+    }
+
+    /// <summary>
+    /// The name a trained adapter is loaded under on a server: "trd-" and the first 12 hex digits of its weights' SHA-256,
+    /// so a name never stands for two different adapters (a server keeps the first adapter loaded under a name).
+    /// </summary>
+    static string AdapterName(string directory)
+    {
+        using var stream = File.OpenRead(Path.Combine(directory, PeftAdapter.WeightsFileName));
+        return "trd-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream))[..12];
     }
 
     (string Name, IReadOnlyList<Problem> Problems)[] EvalDatasets()
@@ -117,18 +141,17 @@ public sealed partial class TrdPipeline
         if (Config.Eval.Problems.Length == 0) throw new ConfigException("eval.problems: no eval problem file given");
         var datasets = EvalDatasets();
         var model = ModelStore.Load(modelDirectory, Device, Config.Student.Dtype);
-        using (model.Model) return EvaluateModel(name, model, datasets, null, out _);
+        using (model.Model) return EvaluateModel(name, model.Tokenizer, new TorchGenerator(model.Model, name), datasets, null, out _);
     }
 
-    EvalSummary EvaluateModel(string name, LoadedModel model, (string Name, IReadOnlyList<Problem> Problems)[] datasets,
+    EvalSummary EvaluateModel(string name, Tokenization.ITokenizer tokenizer, ITrajectoryGenerator generator, (string Name, IReadOnlyList<Problem> Problems)[] datasets,
         Dictionary<string, int[]>? basePasses, out Dictionary<string, int[]> passes)
     {
         var directory = Path.Combine(EvalDirectory, name);
         System.IO.Directory.CreateDirectory(directory);
         passes = new Dictionary<string, int[]>();
         var scores = new List<DatasetScores>();
-        var builder = new PromptBuilder(model.Tokenizer, Config.EnableThinking);
-        var generator = new TorchGenerator(model.Model, name);
+        var builder = new PromptBuilder(tokenizer, Config.EnableThinking);
         var k = Config.Eval.K;
         foreach (var (dataset, problems) in datasets)
         {
@@ -142,10 +165,10 @@ public sealed partial class TrdPipeline
                 var batch = batches[b];
                 var count = Math.Min((b + 1) * Config.Eval.Sampling.BatchSize, problems.Count);
                 if (batch.All(p => records.ContainsKey(p.Id))) { Report($"eval {name}/{dataset}", count, problems.Count, tokens, started); continue; }
-                var seed = Trainer.Derive(Config.Seed, EvalStream, b);
+                var seeds = batch.Select((_, row) => PromptSeed(EvalStream, b, row)).ToArray();
                 var prompts = batch.Select(p => builder.Initial(p.Question, Config.Eval.Sampling.PromptBudget)
                     ?? throw new ConfigException($"eval.sampling.prompt_budget = {Config.Eval.Sampling.PromptBudget}: the prompt of {dataset}/{p.Id} is longer")).ToArray();
-                var samples = generator.Generate(prompts.Select(p => p.Ids).ToArray(), Sampling(Config.Eval.Sampling, seed, k));
+                var samples = generator.Generate(prompts.Select(p => p.Ids).ToArray(), Sampling(Config.Eval.Sampling, seeds, k));
                 var fresh = new List<EvalRecord>();
                 for (var i = 0; i < batch.Length; i++)
                 {
@@ -153,11 +176,11 @@ public sealed partial class TrdPipeline
                     var mine = samples.Skip(i * k).Take(k).Select(s =>
                     {
                         tokens += s.Tokens.Length;
-                        var text = ResponseText(model.Tokenizer, s.Tokens);
+                        var text = ResponseText(tokenizer, s.Tokens);
                         return new EvalSample(text, s.Tokens.Length, s.Truncated, Verifier.Verify(text, problem.Answer));
                     }).ToArray();
                     if (records.ContainsKey(problem.Id)) continue;
-                    var record = new EvalRecord(problem.Id, dataset, problem.Answer, seed, mine);
+                    var record = new EvalRecord(problem.Id, dataset, problem.Answer, seeds[i], mine);
                     fresh.Add(record);
                     records[problem.Id] = record;
                 }

@@ -6,7 +6,7 @@ namespace Trd.Runtime.Pipeline;
 
 public sealed partial class TrdPipeline
 {
-    /// <summary>Stage-1 seeds: one per batch, so a resumed batch samples exactly what the interrupted one did.</summary>
+    /// <summary>The stages' seed streams (<see cref="PromptSeed"/>): a resumed batch samples exactly what the interrupted one did.</summary>
     const long RolloutStream = 1, RefineStream = 2, EvalStream = 3;
 
     /// <summary>
@@ -30,7 +30,7 @@ public sealed partial class TrdPipeline
         var done = store.CompletedIds(CorpusStore.RolloutsStage);
         using var served = Served(Config.Student, StudentDirectory);
         var generator = (ITrajectoryGenerator?)served ?? new TorchGenerator(Student.Model, "student");
-        var tokenizer = Student.Tokenizer;
+        var tokenizer = StudentTokenizer;
         var written = 0;
         long tokens = 0;
         var started = DateTime.UtcNow;
@@ -39,10 +39,10 @@ public sealed partial class TrdPipeline
         {
             var batch = batches[b];
             if (batch.All(x => done.Contains(x.p.Id))) { Report("rollout", Math.Min((b + 1) * Config.Rollout.BatchSize, problems.Count), problems.Count, tokens, started); continue; }
-            var seed = Trainer.Derive(Config.Seed, RolloutStream, b);
-            var samples = generator.Generate(batch.Select(x => prompts[x.i]!.Ids).ToArray(), Sampling(Config.Rollout, seed));
+            var seeds = batch.Select((_, row) => PromptSeed(RolloutStream, b, row)).ToArray();
+            var samples = generator.Generate(batch.Select(x => prompts[x.i]!.Ids).ToArray(), Sampling(Config.Rollout, seeds));
             var records = new List<RolloutRecord>();
-            foreach (var (sample, (problem, i)) in samples.Zip(batch))
+            foreach (var ((sample, (problem, i)), seed) in samples.Zip(batch).Zip(seeds))
             {
                 tokens += sample.Tokens.Length;
                 if (done.Contains(problem.Id)) continue;
@@ -84,7 +84,7 @@ public sealed partial class TrdPipeline
         var teacher = served is null ? Teacher : null;                 // a served teacher is not loaded here
         var generator = (ITrajectoryGenerator?)served
             ?? (teacher is null ? new TorchGenerator(Student.Model, "student (adapters off)", adaptersOff: true) : new TorchGenerator(teacher.Model, "teacher"));
-        var tokenizer = Student.Tokenizer;
+        var tokenizer = StudentTokenizer;
         var builder = Builder;
         var written = 0;
         long tokens = 0;
@@ -95,12 +95,12 @@ public sealed partial class TrdPipeline
             var batch = batches[b];
             var count = Math.Min((b + 1) * Config.Refine.BatchSize, rollouts.Count);
             if (batch.All(r => done.Contains(r.Id))) { Report("refine", count, rollouts.Count, tokens, started); continue; }
-            var seed = Trainer.Derive(Config.Seed, RefineStream, b);
+            var seeds = batch.Select((_, row) => PromptSeed(RefineStream, b, row)).ToArray();
             var prompts = batch.Select(r => builder.Refine(r.Question, WithoutStop(r.YOTokens, tokenizer), Setting == Setting.Opsd ? r.Solution : null,
                 Config.Refine.PromptBudget)).ToArray();
             var fitting = prompts.Select((p, i) => (p, i)).Where(x => x.p is not null).ToArray();
             var samples = fitting.Length == 0 ? Array.Empty<Generated>()
-                : generator.Generate(fitting.Select(x => x.p!.Ids).ToArray(), Sampling(Config.Refine, seed));
+                : generator.Generate(fitting.Select(x => x.p!.Ids).ToArray(), Sampling(Config.Refine, fitting.Select(x => seeds[x.i]).ToArray()));
             var byIndex = fitting.Select((x, k) => (x.i, samples[k])).ToDictionary(x => x.i, x => x.Item2);
             var records = new List<RefinementRecord>();
             for (var i = 0; i < batch.Length; i++)
@@ -110,7 +110,7 @@ public sealed partial class TrdPipeline
                 if (prompts[i] is not { } prompt)
                 {
                     records.Add(new RefinementRecord { Id = r.Id, Prompt = "", PromptTokens = 0, PromptNotice = "the problem and instructions alone exceed refine.prompt_budget",
-                        YR = "", YRTokens = Array.Empty<int>(), YRTokenCount = 0, YRTruncated = false, YREmpty = true, YRCorrect = false, Status = RefinementRecord.PromptOverBudget, Seed = seed });
+                        YR = "", YRTokens = Array.Empty<int>(), YRTokenCount = 0, YRTruncated = false, YREmpty = true, YRCorrect = false, Status = RefinementRecord.PromptOverBudget, Seed = seeds[i] });
                     continue;
                 }
                 var sample = byIndex[i];
@@ -123,7 +123,7 @@ public sealed partial class TrdPipeline
                 {
                     Id = r.Id, Prompt = prompt.UserMessage, PromptTokens = prompt.Ids.Length, PromptNotice = prompt.Notice,
                     YR = text, YRTokens = ids, YRTokenCount = ids.Length, YRTruncated = sample.Truncated, YREmpty = empty,
-                    YRCorrect = !empty && Verifier.Verify(text, r.Answer), Status = empty ? "empty" : sample.Truncated ? "truncated" : "ok", Seed = seed,
+                    YRCorrect = !empty && Verifier.Verify(text, r.Answer), Status = empty ? "empty" : sample.Truncated ? "truncated" : "ok", Seed = seeds[i],
                 });
             }
             store.AppendRefinements(records);
@@ -149,7 +149,7 @@ public sealed partial class TrdPipeline
     }
 
     /// <summary>The server client of a served model (issue 14), or null to generate in-process.</summary>
-    Serving.VllmGenerator? Served(ModelSpec spec, string? directory) => spec.Server is { } server
-        ? new Serving.VllmGenerator(server, server.Model ?? Path.GetFileName(directory!.TrimEnd('/')), Student.Tokenizer.VocabularySize, _log)
+    Serving.IServedModel? Served(ModelSpec spec, string? directory) => spec.Server is { } server
+        ? Serving.ServedModel.Connect(server, server.Model ?? Path.GetFileName(directory!.TrimEnd('/')), StudentTokenizer.VocabularySize, _log)
         : null;
 }

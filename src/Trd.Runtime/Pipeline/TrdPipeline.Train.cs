@@ -46,7 +46,7 @@ public sealed partial class TrdPipeline
 
         var outcomes = rollouts.Select(r => new TrajectoryOutcome(r.Id, r.YOCorrect, refinements.TryGetValue(r.Id, out var f) && f.YRCorrect)).ToArray();
         var keep = CorpusAnalysis.Select(Config.Train.Subset, outcomes).ToHashSet();
-        var tokenizer = Student.Tokenizer;
+        var tokenizer = StudentTokenizer;
         var builder = Builder;
         var vanilla = RecipeModule.TeacherContext(Setting, Recipe.WithTeacherPrompt(TeacherPrompt.Vanilla).WithTrajectory(Trajectory.Rollout));
         var teacherParts = RecipeModule.TeacherContext(Setting, Recipe);
@@ -128,7 +128,7 @@ public sealed partial class TrdPipeline
         using var board = Config.Train.Tensorboard ? new TensorBoardLog(Path.Combine(TrainDirectory, "tensorboard")) : null;
         var started = DateTime.UtcNow;
         double trained = 0;
-        var outcome = Trainer.Run(new TrainRequest(student, teacher, Recipe, examples, Config.Train, Config.Seed, TrainDirectory, EpistemicTokens.Ids(Student.Tokenizer))
+        var outcome = Trainer.Run(new TrainRequest(student, teacher, Recipe, examples, Config.Train, Config.Seed, TrainDirectory, EpistemicTokens.Ids(StudentTokenizer))
             { TeacherScores = stored },
             resume,
             m =>
@@ -164,17 +164,18 @@ public sealed partial class TrdPipeline
         }
         // A served teacher (OPD: the teacher's server; OPSD: the student's, whose base weights are the backbone) scores
         // there, one trajectory per request; otherwise the teacher scores in-process a micro-batch at a time.
-        using var served = Setting == Setting.Opsd ? Served(Config.Student, StudentDirectory) : Served(Config.Teacher!, Config.Teacher!.Path);
+        var scorer = Setting == Setting.Opsd ? Config.Student : Config.Teacher!;
+        using var served = Served(scorer, Setting == Setting.Opsd ? StudentDirectory : scorer.Path);
         using var loaded = served is not null || Setting == Setting.Opsd ? null
             : ModelStore.Load(ModelStore.Materialise(Config.Teacher!, Directory, "teacher"), Device, Config.Teacher!.Dtype).Model;
         var teacher = served is null ? loaded ?? Student.Model : null;   // OPSD: the backbone (no adapters are attached yet)
         teacher?.eval();
         Func<TrainExample[], IEnumerable<Data.TeacherScores>> score = served is not null
-            ? batch => batch.Select(e => served.ScoreTopK(e.Id, e.TeacherContext, e.Trajectory, k))
+            ? batch => served.ScoreTopK(batch.Select(e => new Serving.ScoringRequest(e.Id, e.TeacherContext, e.Trajectory)).ToArray(), k)
             : batch => Scoring.TeacherScoring.TopK(teacher!, batch.Select(e => (e.Id, new Scoring.ScoringPair(e.TeacherContext, e.Trajectory))).ToArray(), k, Config.Train.ChunkSize);
         var started = DateTime.UtcNow;
         long tokens = 0;
-        foreach (var batch in missing.Chunk(served is null ? Config.Train.MicroBatch : 1))
+        foreach (var batch in missing.Chunk(served is null ? Config.Train.MicroBatch : scorer.Server!.MaxConcurrency))
         {
             using var scope = TorchSharp.torch.NewDisposeScope();
             foreach (var s in score(batch))

@@ -91,6 +91,13 @@ public sealed partial class TrdPipeline : IDisposable
     /// <summary>The student model (base weights), loaded on first use.</summary>
     public LoadedModel Student => _student ??= ModelStore.Load(StudentDirectory, Device, Config.Student.Dtype);
 
+    /// <summary>
+    /// The student's tokenizer: the loaded student's, or read alone from its directory, so stages that only talk to a
+    /// served student never load its weights.
+    /// </summary>
+    public ITokenizer StudentTokenizer => _student?.Tokenizer ?? (_studentTokenizer ??= Qwen3Tokenizer.FromDirectory(StudentDirectory));
+    ITokenizer? _studentTokenizer;
+
     /// <summary>The OPD teacher, loaded on first use (OPSD: null — the student's backbone teaches).</summary>
     public LoadedModel? Teacher => Setting == Setting.Opsd ? null
         : _teacher ??= LoadTeacher();
@@ -99,7 +106,7 @@ public sealed partial class TrdPipeline : IDisposable
     LoadedModel LoadTeacher()
     {
         var teacher = ModelStore.LoadFrozen(ModelStore.Materialise(Config.Teacher!, Directory, "teacher"), Device, Config.Teacher!.Dtype);
-        CheckSameVocabulary(Student.Tokenizer, teacher.Tokenizer);
+        CheckSameVocabulary(StudentTokenizer, teacher.Tokenizer);
         return teacher;
     }
 
@@ -115,7 +122,7 @@ public sealed partial class TrdPipeline : IDisposable
     /// <summary>The training problems, loaded on first use.</summary>
     public IReadOnlyList<Problem> Problems => _problems ??= ProblemSet.Load(Config.Problems);
 
-    PromptBuilder Builder => new(Student.Tokenizer, Config.EnableThinking);
+    PromptBuilder Builder => new(StudentTokenizer, Config.EnableThinking);
 
     void Report(string stage, long done, long total, long tokens, DateTime started)
     {
@@ -126,12 +133,22 @@ public sealed partial class TrdPipeline : IDisposable
         _progress.Report(new ProgressUpdate(stage, done, total, rate, eta));
     }
 
-    SamplingOptions Sampling(SamplingConfig s, long seed, int samplesPerPrompt = 1) => new()
+    /// <summary>
+    /// The sampling of a stage's batch: each prompt with its own seed (<see cref="PromptSeed"/>; sample j draws from
+    /// seed + j), so a prompt's samples are the same in-process, on a server, alone or in any batch.
+    /// </summary>
+    SamplingOptions Sampling(SamplingConfig s, IReadOnlyList<long> promptSeeds, int samplesPerPrompt = 1) => new()
     {
         Temperature = s.Temperature, TopP = s.TopP, TopK = s.TopK, MaxNewTokens = s.MaxNewTokens,
-        SamplesPerPrompt = samplesPerPrompt, StopTokenIds = Student.Tokenizer.StopIds, Seed = seed,
-        VocabularyLimit = Student.Tokenizer.VocabularySize,
+        SamplesPerPrompt = samplesPerPrompt, StopTokenIds = StudentTokenizer.StopIds, PromptSeeds = promptSeeds,
+        VocabularyLimit = StudentTokenizer.VocabularySize,
     };
+
+    /// <summary>
+    /// The seed of row <paramref name="row"/> of batch <paramref name="batch"/> of a stage (issue 14, §1): derived
+    /// from (run seed, stage, batch, row) by SplitMix64, so a resumed batch asks for the same samples.
+    /// </summary>
+    long PromptSeed(long stage, int batch, int row) => Trainer.Derive(Trainer.Derive(Config.Seed, stage, batch), row, 0);
 
     /// <summary>The generated text of a response: special tokens dropped; with a think block, what follows it.</summary>
     public static string ResponseText(ITokenizer tokenizer, IReadOnlyList<int> tokens)

@@ -54,6 +54,9 @@ public static class TrainerCheckpoint
     /// <summary>The optimiser file inside a checkpoint.</summary>
     public const string OptimizerFileName = "optimizer.safetensors";
 
+    /// <summary>The folder of a checkpoint holding its LoRA adapters in PEFT's format (absent for full fine-tuning).</summary>
+    public const string AdapterFolder = "adapter";
+
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
     /// <summary>The directory name of the checkpoint after <paramref name="step"/> steps.</summary>
@@ -66,7 +69,7 @@ public static class TrainerCheckpoint
         var final = Path.Combine(root, Name(state.Step));
         AtomicFile.WriteDirectory(final, temporary =>
         {
-            if (lora is not null) PeftAdapter.Save(student, lora, Path.Combine(temporary, "adapter"));
+            if (lora is not null) PeftAdapter.Save(student, lora, Path.Combine(temporary, AdapterFolder));
             else Qwen3Checkpoint.Save(student, Path.Combine(temporary, "model"));
             optimiser.Save(Path.Combine(temporary, OptimizerFileName));
             File.WriteAllBytes(Path.Combine(temporary, StateFileName), JsonSerializer.SerializeToUtf8Bytes(state, Json));
@@ -105,7 +108,7 @@ public static class TrainerCheckpoint
     /// <summary>Loads a checkpoint's weights into the student (attaching its adapters when it holds LoRA) and its moments into the optimiser.</summary>
     public static void LoadWeights(string directory, Qwen3ForCausalLM student)
     {
-        var adapter = Path.Combine(directory, "adapter");
+        var adapter = Path.Combine(directory, AdapterFolder);
         if (Directory.Exists(adapter)) PeftAdapter.Load(student, adapter);
         else
             using (no_grad())
