@@ -8,6 +8,9 @@
 //            [--max-gib G: stop the process if its RSS passes G GiB]
 //   decode   Qwen3 (~100M parameters) prefill/decode tokens/s with the KV cache (batch 1, 16) and with prefix
 //            recomputation: [--new 512 --recompute 64 --prompt 128 --no-write]; writes its own section
+//   serve    the served path against `trd serve` of the gym student: per-request overhead, requests/s at client
+//            concurrencies, stored teacher-score bytes per token: [--requests 64 --concurrency 1,8,32 --no-write]
+//            (build src/Trd.Cli -c Release first); writes its own section
 //   floors   memory bandwidth and matmul rates: [--n 512 --bf16-n 512]
 //   stress   one study stage trained again and again, counting failures: [--iterations 200 --load 0 --setting opsd
 //            --method forward-kl-clip --dir runs/stress --gc-pressure --study (the whole quick study each iteration)]
@@ -44,6 +47,13 @@ switch (cli.Command)
         if (!cli.Has("no-write")) Report.WriteSection(Path.Combine(RepositoryRoot(), "docs", "performance.md"), section);
         return 0;
     }
+    case "serve":
+    {
+        var section = Serve.Run(RepositoryRoot(), int.Parse(cli.Get("requests", "64")), cli.Get("concurrency", "1,8,32").Split(',').Select(int.Parse).ToArray());
+        Console.WriteLine(section);
+        if (!cli.Has("no-write")) Report.WriteSection(Path.Combine(RepositoryRoot(), "docs", "performance.md"), section);
+        return 0;
+    }
     case "stress":
         return Stress.Run(int.Parse(cli.Get("iterations", "200")), int.Parse(cli.Get("load", "0")),
             Setting.TryParse(cli.Get("setting", "opsd")) ?? throw new ArgumentException($"--setting {cli.Get("setting", "opsd")}: expected opd or opsd"),
@@ -52,7 +62,7 @@ switch (cli.Command)
     case "suite":
         return RunSuite(cli, args);
     default:
-        Console.Error.WriteLine($"unknown command '{cli.Command}': use one, floors, decode, stress, or no command for the suite");
+        Console.Error.WriteLine($"unknown command '{cli.Command}': use one, floors, decode, serve, stress, or no command for the suite");
         return 2;
 }
 
