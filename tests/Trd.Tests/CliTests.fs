@@ -188,7 +188,7 @@ let tests =
                 use _ = loaded.Model
                 let options = Trd.Runtime.Generation.SamplingOptions(Temperature = 0.6, TopP = 0.95, TopK = 20, MaxNewTokens = 10, SamplesPerPrompt = 3, PromptSeeds = [| 5L |],
                                                                       StopTokenIds = loaded.Tokenizer.StopIds, VocabularyLimit = loaded.Tokenizer.VocabularySize)
-                let expected = Trd.Runtime.Pipeline.TorchGenerator(loaded.Model, "in-process").Generate([| prompt |], options)
+                let expected = Trd.Runtime.Generation.Sampler.Generate(loaded.Model, [| prompt |], options)
                 let choices = body["choices"].AsArray()
                 Expect.equal choices.Count 3 "n choices"
                 for i in 0 .. 2 do
@@ -226,6 +226,12 @@ let tests =
                                                                            StopTokenIds = loaded.Tokenizer.StopIds, VocabularyLimit = loaded.Tokenizer.VocabularySize))
                     for j in 0 .. 1 do
                         Expect.sequenceEqual (body["choices"].[j].["token_ids"].AsArray() |> Seq.map (fun x -> x.GetValue<int>()) |> Seq.toArray) alone[j].Tokens $"seed {seed}, sample {j}: its own tokens"
+                let code, body = post $"""{{"prompt": [{String.Join(", ", prompt)}], "n": 3, "max_tokens": 10, "seed": 5, "temperature": 0.6, "top_p": 0.95, "top_k": 20, "logprobs": 0}}"""
+                Expect.equal code 200 (string body)
+                let lp = body["choices"].[1].["logprobs"].["token_logprobs"].AsArray() |> Seq.map (fun x -> x.GetValue<float32>()) |> Seq.toArray
+                Expect.sequenceEqual lp expected[1].LogProbs "logprobs: 0 gives the sampled tokens' log-probabilities"
+                let code, _ = post """{"prompt": [1, 2, 3], "logprobs": 5}"""
+                Expect.equal code 400 "a top-N of generated tokens is refused, not faked"
                 let code, body = post """{"prompt": [1, 2, 3], "n": 0}"""
                 Expect.equal code 400 "a bad request is 400"
                 Expect.stringContains (body["message"].GetValue<string>()) "n: must be ≥ 1" "naming the field"
@@ -316,6 +322,50 @@ let tests =
                 Expect.equal code 0 err
             finally stop again
             Expect.equal (File.ReadAllText rollouts) (File.ReadAllText(Path.Combine(dir, "local", "corpus", "rollouts.jsonl"))) "every record once, the same as an uninterrupted run"
+        }
+
+        test "configs/tiny.json with student and teacher served: the same corpus as in-process, and an OPD run with top-K + tail trains from the served teacher's scores and evaluates" {
+            let dir = tempDir ()
+            let tiny = Trd.Runtime.Pipeline.PipelineConfig.Load tinyConfig
+            let models = Path.Combine(dir, "models")
+            let student = Trd.Runtime.Pipeline.ModelStore.Materialise(tiny.Student, models, "student")
+            let teacher = Trd.Runtime.Pipeline.ModelStore.Materialise(tiny.Teacher, models, "teacher")
+            let config (name: string) (servers: (string * string) option) =
+                let node = Text.Json.Nodes.JsonNode.Parse(File.ReadAllText tinyConfig, documentOptions = Text.Json.JsonDocumentOptions(CommentHandling = Text.Json.JsonCommentHandling.Skip)).AsObject()
+                let problems = Path.Combine(TestData.repositoryRoot, "configs", "tiny-problems.jsonl")
+                node["problems"] <- Text.Json.Nodes.JsonValue.Create problems
+                node["eval"].["problems"] <- Text.Json.Nodes.JsonArray(Text.Json.Nodes.JsonValue.Create problems)
+                node["student"] <- Text.Json.Nodes.JsonObject(dict [ "path", Text.Json.Nodes.JsonValue.Create student :> Text.Json.Nodes.JsonNode ])
+                node["teacher"] <- Text.Json.Nodes.JsonObject(dict [ "path", Text.Json.Nodes.JsonValue.Create teacher :> Text.Json.Nodes.JsonNode ])
+                node["objective"] <- Text.Json.Nodes.JsonNode.Parse """{"support": "top-k-tail", "top_k": 8}"""
+                node["train"].["teacher_top_k"] <- Text.Json.Nodes.JsonValue.Create 8
+                node["train"].["tensorboard"] <- Text.Json.Nodes.JsonValue.Create false
+                servers |> Option.iter (fun (s, t) ->
+                    node["student"].["server"] <- Text.Json.Nodes.JsonNode.Parse $"{{\"url\": \"{s}\"}}"
+                    node["teacher"].["server"] <- Text.Json.Nodes.JsonNode.Parse $"{{\"url\": \"{t}\", \"engine\": \"sglang\"}}")
+                let path = Path.Combine(dir, name + ".json")
+                File.WriteAllText(path, node.ToJsonString())
+                path
+            let code, _, err = trd [ "run"; "--config"; config "local" None; "--out"; Path.Combine(dir, "local") ]
+            Expect.equal code 0 err
+            let (s, sLine), (t, tLine) = serve student 0, serve teacher 0
+            try
+                let code, _, err = trd [ "run"; "--config"; config "served" (Some(urlIn sLine, urlIn tLine)); "--out"; Path.Combine(dir, "served") ]
+                Expect.equal code 0 err
+                Expect.stringContains err $"from teacher at {urlIn tLine}" "the teacher's scores came from its server"
+                Expect.isFalse (err.Contains "teacher-pretrain") "no model was trained"
+            finally
+                stop s
+                stop t
+            for file in [ "rollouts.jsonl"; "refinements.jsonl" ] do
+                Expect.equal (File.ReadAllText(Path.Combine(dir, "served", "corpus", file))) (File.ReadAllText(Path.Combine(dir, "local", "corpus", file))) $"{file}: the same records"
+            for model in [ "base"; "trained" ] do
+                Expect.isTrue (File.Exists(Path.Combine(dir, "served", "eval", model, "summary.json"))) $"{model} evaluated"
+            let losses (run: string) =
+                Trd.Runtime.Logging.MetricsLog.Read(Path.Combine(dir, run, "train", "metrics.jsonl")).Records |> Seq.map (fun r -> r.Values["loss"].Value) |> Seq.toArray
+            let l, r = losses "local", losses "served"
+            Expect.equal r.Length l.Length "as many steps"
+            for i in 0 .. l.Length - 1 do Expect.floatClose { absolute = 1e-5; relative = 1e-5 } r[i] l[i] $"step {i}: the loss from served scores = from in-process scores"
         }
 
         test "teacher_top_k with a served teacher stores the same scores as in-process and trains to the same losses" {

@@ -204,4 +204,22 @@ let tests =
             (base'.WithAdapter("trd-1", "/runs/a")).Generate(prompts[..0], options 1) |> ignore
             Expect.equal (loads.Bodies[0].["lora_name"].GetValue<string>()) "trd-1" "loaded by name"
             Expect.equal (loads.Bodies[1].["lora_path"].GetValue<string>()) "trd-1" "generation names the adapter in lora_path"
+    
+        testCase "the server object of a config: one URL or a list, every bad value named before any work" <| fun () ->
+            let config (server: string) =
+                $$$"""{"problems": "p.jsonl", "student": {"path": "s", "server": { {{{server}}} }}, "teacher": {"path": "t"}}"""
+            let parsed = PipelineConfig.Parse(config """ "engine": "sglang", "url": ["http://a:1", "http://b:2"], "max_concurrency": 8 """).Validated("c.json")
+            Expect.equal (List.ofSeq parsed.Student.Server.Urls) [ "http://a:1"; "http://b:2" ] "a list of URLs"
+            Expect.equal parsed.Student.Server.Engine ServingEngine.Sglang "sglang"
+            Expect.equal parsed.Student.Server.MaxConcurrency 8 "max_concurrency"
+            Expect.equal (List.ofSeq (PipelineConfig.Parse(config """ "url": "http://a:1" """).Validated("c.json").Student.Server.Urls)) [ "http://a:1" ] "one URL"
+            for server, words in [ """ "url": "ftp://a" """, "student.server.url: expected an http(s) URL, got 'ftp://a'"
+                                   """ "url": ["http://a:1", "http://a:1"] """, "student.server.url: a URL is listed twice"
+                                   """ "url": "http://a:1", "max_concurrency": 0 """, "student.server.max_concurrency: must be ≥ 1, got 0"
+                                   """ "url": "http://a:1", "engine": "tgi" """, "tgi"
+                                   """ "engine": "vllm" """, "student.server.url: required" ] do
+                let message = Generators.throwsMessage<ConfigException> (fun () -> PipelineConfig.Parse(config server, "c.json").Validated("c.json") |> ignore)
+                Expect.stringContains message words $"{server}: named"
+            Expect.stringContains (Generators.throwsMessage<ConfigException> (fun () -> PipelineConfig.Parse(config """ "url": 5 """, "c.json") |> ignore))
+                "expected a URL or a list of URLs" "a URL of the wrong type"
     ]

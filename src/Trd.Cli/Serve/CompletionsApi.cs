@@ -26,6 +26,11 @@ sealed record CompletionRequest
     public int[]? StopTokenIds { get; init; }
     public bool SkipSpecialTokens { get; init; } = true;
     public bool ReturnTokenIds { get; init; }
+    /// <summary>
+    /// Log-probabilities of the generated tokens (vLLM's <c>logprobs</c>): 0 gives each sampled token's, at T = 1 before
+    /// top-k and top-p as vLLM's raw log-probabilities are; the top-N alternatives (N &gt; 0) are not computed here.
+    /// </summary>
+    public int? Logprobs { get; init; }
     /// <summary>The top-K log-probabilities at every prompt position (vLLM's <c>prompt_logprobs</c>; the first is null).</summary>
     public int? PromptLogprobs { get; init; }
 }
@@ -88,6 +93,8 @@ sealed class CompletionsApi(ModelHost host)
     {
         var model = request.Model ?? host.Name;
         if (request.PromptLogprobs is < 0) throw new BadRequestException($"prompt_logprobs: must be ≥ 0, got {request.PromptLogprobs}");
+        if (request.Logprobs is { } n && n != 0)
+            throw new BadRequestException($"logprobs: trd serve gives the sampled tokens' log-probabilities only (logprobs: 0), got {n}; use prompt_logprobs for a top-K");
         var prompts = Prompts(request.Prompt);
         var options = Options(host, request.N, request.MaxTokens, request.Temperature, request.TopP, request.TopK, request.Seed, request.StopTokenIds, prompts.Length);
         var samples = await host.Sample(model, prompts, options);
@@ -102,7 +109,7 @@ sealed class CompletionsApi(ModelHost host)
             {
                 ["index"] = i,
                 ["text"] = host.Tokenizer.Decode(s.Tokens, skipSpecialTokens: request.SkipSpecialTokens),
-                ["logprobs"] = null,
+                ["logprobs"] = request.Logprobs is null ? null : TokenLogprobs(s),
                 ["finish_reason"] = s.Truncated ? "length" : "stop",
                 ["stop_reason"] = !s.Truncated && s.Tokens.Length > 0 ? s.Tokens[^1] : null,
             };
@@ -145,6 +152,22 @@ sealed class CompletionsApi(ModelHost host)
             result.Add(entry);
         }
         return result;
+    }
+
+    /// <summary>vLLM's completion <c>logprobs</c> object for <c>logprobs: 0</c>: each token, its log-probability and offset.</summary>
+    JsonObject TokenLogprobs(Sample s)
+    {
+        var texts = s.Tokens.Select(t => host.Tokenizer.Decode([t], skipSpecialTokens: false)).ToArray();
+        var offsets = new JsonArray();
+        var offset = 0;
+        foreach (var text in texts) { offsets.Add(offset); offset += text.Length; }
+        return new JsonObject
+        {
+            ["text_offset"] = offsets,
+            ["token_logprobs"] = new JsonArray(s.LogProbs.Select(l => (JsonNode?)(float.IsFinite(l) ? l : null)).ToArray()),
+            ["tokens"] = new JsonArray(texts.Select(t => (JsonNode)t).ToArray()),
+            ["top_logprobs"] = new JsonArray(texts.Select((t, i) => (JsonNode)new JsonObject { [t] = float.IsFinite(s.LogProbs[i]) ? s.LogProbs[i] : null }).ToArray()),
+        };
     }
 
     JsonObject Logprob(int id, float logprob, int? rank) => new()

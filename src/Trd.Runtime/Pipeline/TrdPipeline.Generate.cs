@@ -150,6 +150,7 @@ public sealed partial class TrdPipeline
 
     /// <summary>The server client of a served model (issue 14), or null to generate in-process.</summary>
     Serving.IServedModel? Served(ModelSpec spec, string? directory) => spec.Server is { } server
-        ? Serving.ServedModel.Connect(server, server.Model ?? Path.GetFileName(directory!.TrimEnd('/')), StudentTokenizer.VocabularySize, _log)
+        ? Serving.ServedModel.Connect(server, server.Model ?? Path.GetFileName(directory!.TrimEnd('/')), StudentTokenizer.VocabularySize, _log,
+            outputRows: (int)Checkpoints.Qwen3Config.Load(Path.Combine(directory!, "config.json")).VocabSize)
         : null;
 }

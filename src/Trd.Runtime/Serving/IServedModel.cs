@@ -27,20 +27,26 @@ public interface IServedModel : ITrajectoryGenerator, IDisposable
     ITrajectoryGenerator WithAdapter(string name, string directory);
 }
 
+/// <summary>The ids a served model may answer: generated tokens below Tokens, scored ids below OutputRows.</summary>
+public sealed record Vocabulary(int Tokens, int OutputRows);
+
 /// <summary>Connects to a served model with the client its engine speaks.</summary>
 public static class ServedModel
 {
     /// <summary>
-    /// The client of <paramref name="server"/> serving <paramref name="model"/> over a vocabulary of
-    /// <paramref name="vocabulary"/> ids; <paramref name="transport"/> replaces the HTTP handler (a test's replay).
+    /// The client of <paramref name="server"/> serving <paramref name="model"/>: generated tokens must be ids of its
+    /// tokenizer's <paramref name="vocabulary"/>, scored ids rows of its output layer (<paramref name="outputRows"/>,
+    /// config.json's vocab_size, often padded past the tokenizer; default: the vocabulary); <paramref name="transport"/>
+    /// replaces the HTTP handler (a test's replay).
     /// </summary>
-    public static IServedModel Connect(ServerSpec server, string model, int vocabulary, Action<string>? log = null, HttpMessageHandler? transport = null)
+    public static IServedModel Connect(ServerSpec server, string model, int vocabulary, Action<string>? log = null, HttpMessageHandler? transport = null, int? outputRows = null)
     {
         var pool = new ServerPool(server, log, transport);
+        var ids = new Vocabulary(vocabulary, outputRows ?? vocabulary);
         return server.Engine switch
         {
-            ServingEngine.Vllm => new VllmClient(pool, model, vocabulary),
-            ServingEngine.Sglang => new SglangClient(pool, model, vocabulary),
+            ServingEngine.Vllm => new VllmClient(pool, model, ids),
+            ServingEngine.Sglang => new SglangClient(pool, model, ids),
             _ => throw new ConfigException($"server.engine: {server.Engine} has no client"),
         };
     }

@@ -19,10 +19,10 @@ public sealed class SglangClient : IServedModel
 {
     readonly ServerPool _pool;
     readonly string _model;
-    readonly int _vocabulary;
+    readonly Vocabulary _vocabulary;
     readonly string? _adapter;
 
-    internal SglangClient(ServerPool pool, string model, int vocabulary, string? adapter = null)
+    internal SglangClient(ServerPool pool, string model, Vocabulary vocabulary, string? adapter = null)
     {
         _pool = pool;
         _model = model;
@@ -66,7 +66,7 @@ public sealed class SglangClient : IServedModel
     {
         var one = (answer is JsonArray a && a.Count == 1 ? a[0] : answer) as JsonObject
             ?? throw new ServerException($"{what}: expected one generation object");
-        var ids = VllmClient.ReadIds(one["output_ids"] as JsonArray ?? throw new ServerException($"{what}: the response has no output_ids"), _vocabulary, what).ToList();
+        var ids = VllmClient.ReadIds(one["output_ids"] as JsonArray ?? throw new ServerException($"{what}: the response has no output_ids"), _vocabulary.Tokens, what).ToList();
         var finish = one["meta_info"]?["finish_reason"] as JsonObject ?? throw new ServerException($"{what}: the response has no meta_info.finish_reason");
         var type = finish["type"]?.GetValue<string>();
         if (type == "stop" && finish["matched"] is JsonValue matched && matched.TryGetValue<int>(out var stop)
@@ -98,7 +98,7 @@ public sealed class SglangClient : IServedModel
         var length = r.Context.Length + r.Trajectory.Length;
         if (top.Count != length || own.Count != length)
             throw new ServerException($"{what}: {top.Count} top and {own.Count} token log-probabilities for an input of {length} tokens (logprob_start_len 0)");
-        var scores = new TopKReader(r, k, _vocabulary, what);
+        var scores = new TopKReader(r, k, _vocabulary.OutputRows, what);
         for (var t = 0; t < r.Trajectory.Length; t++)
         {
             var at = r.Context.Length + t;

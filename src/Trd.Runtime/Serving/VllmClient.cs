@@ -19,10 +19,10 @@ public sealed class VllmClient : IServedModel
 {
     readonly ServerPool _pool;
     readonly string _model;
-    readonly int _vocabulary;
+    readonly Vocabulary _vocabulary;
     readonly bool _ownsPool;
 
-    internal VllmClient(ServerPool pool, string model, int vocabulary, bool ownsPool = true)
+    internal VllmClient(ServerPool pool, string model, Vocabulary vocabulary, bool ownsPool = true)
     {
         _pool = pool;
         _model = model;
@@ -65,7 +65,7 @@ public sealed class VllmClient : IServedModel
             var index = choice["index"]?.GetValue<int>() ?? i;
             if (index < 0 || index >= n || result[index] is not null) throw new ServerException($"{what}: choice {i} has index {index}");
             var ids = ReadIds(choice["token_ids"] as JsonArray
-                ?? throw new ServerException($"{what}: choice {index} has no token_ids (the server must support return_token_ids: vLLM ≥ 0.10, or trd serve)"), _vocabulary, $"{what}: choice {index}");
+                ?? throw new ServerException($"{what}: choice {index} has no token_ids (the server must support return_token_ids: vLLM ≥ 0.10, or trd serve)"), _vocabulary.Tokens, $"{what}: choice {index}");
             if (ids.Length > maxTokens) throw new ServerException($"{what}: choice {index} has {ids.Length} tokens, more than max_tokens = {maxTokens}");
             result[index] = new Generated(prompt, ids, choice["finish_reason"]?.GetValue<string>() == "length");
         }
@@ -92,7 +92,7 @@ public sealed class VllmClient : IServedModel
             ?? throw new ServerException($"{what}: the response has no prompt_logprobs");
         var length = r.Context.Length + r.Trajectory.Length;
         if (all.Count != length) throw new ServerException($"{what}: {all.Count} prompt positions for a prompt of {length} tokens");
-        var scores = new TopKReader(r, k, _vocabulary, what);
+        var scores = new TopKReader(r, k, _vocabulary.OutputRows, what);
         for (var t = 0; t < r.Trajectory.Length; t++)
         {
             var position = all[r.Context.Length + t] as JsonObject ?? throw new ServerException($"{what}: position {t} has no log-probabilities");
