@@ -13,6 +13,13 @@ static class Cli
     /// <summary>Exit code for a run directory another process holds (its lock names the holder).</summary>
     public const int Busy = 3;
 
+    /// <summary>The longest message printed whole: a bad value of 50 MB is cut, not echoed.</summary>
+    public const int MaxMessage = 600;
+
+    /// <summary>A message cut to <see cref="MaxMessage"/> characters, saying how much was left out.</summary>
+    public static string Cut(string message) =>
+        message.Length <= MaxMessage ? message : $"{message[..MaxMessage]}… ({message.Length - MaxMessage:N0} more characters)";
+
     public static int Guard(Action action)
     {
         try
@@ -22,20 +29,29 @@ static class Cli
         }
         catch (RunLockedException e)
         {
-            Console.Error.WriteLine($"trd: {e.Message}");
+            Console.Error.WriteLine($"trd: {Cut(e.Message)}");
             return Busy;
+        }
+        catch (Trd.Runtime.Serving.ServerException e)
+        {
+            // A server that failed: not the input's fault and not a bug; the message names the server and its last error.
+            Console.Error.WriteLine($"trd: {Cut(e.Message)}");
+            return 1;
         }
         catch (Exception e) when (e is ConfigException or ProblemSetException or CheckpointException or TokenizerFileException or CorpusException
                                       or ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException)
         {
-            Console.Error.WriteLine($"trd: {e.Message}");
+            // .NET appends " (Parameter 'x')" to an ArgumentException's message: the sentence names what is wrong already.
+            var message = e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "") : e.Message;
+            Console.Error.WriteLine($"trd: {Cut(message)}");
             if (Environment.GetEnvironmentVariable("TRD_DEBUG") is "1") Console.Error.WriteLine(e);
             return BadInput;
         }
         catch (Exception e)
         {
-            Console.Error.WriteLine($"trd: {e.GetType().Name}: {e.Message}");
-            if (Environment.GetEnvironmentVariable("TRD_DEBUG") is "1") Console.Error.WriteLine(e);
+            // Not the input's fault: a bug or the machine's. The exception whole, for a bug report.
+            Console.Error.WriteLine($"trd: an internal error (not a problem with the input; please report it with this output): {e.GetType().Name}: {Cut(e.Message)}");
+            Console.Error.WriteLine(e);
             return 1;
         }
     }

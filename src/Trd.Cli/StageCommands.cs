@@ -13,15 +13,33 @@ static class StageCommands
 
     public static IEnumerable<Command> All()
     {
-        yield return Stage("rollout", "Stage 1: the student samples one rollout y_o per problem.", (p, _) => p.Rollout());
-        yield return Stage("refine", "Stage 2: the teacher rewrites each y_o into y_r (OPD: separate teacher; OPSD: the student's backbone given y*).", (p, _) => p.Refine());
-        yield return Stage("train", "Stage 3: distil the student along y_o or y_r with the config's recipe.", (p, resume) => p.Train(resume));
-        yield return Stage("eval", "Evaluate the base and trained students: Avg@K, Pass@K, pass@k curves, difficulty buckets.", (p, _) => p.Evaluate());
-        yield return Stage("analyze", "Corpus analysis: lengths and accuracy of y*, y_o, y_r, their joint outcome; verl parquet export.", (p, _) => p.Analyze());
-        yield return Stage("run", "Every stage in order, from one config.", (p, resume) => p.RunAll(resume), isRun: true);
+        yield return Stage("rollout", "Stage 1: the student samples one rollout y_o per problem.", Stages.Rollout, (p, _) => p.Rollout());
+        yield return Stage("refine", "Stage 2: the teacher rewrites each y_o into y_r (OPD: separate teacher; OPSD: the student's backbone given y*).", Stages.Refine, (p, _) => p.Refine());
+        yield return Stage("train", "Stage 3: distil the student along y_o or y_r with the config's recipe.", Stages.Train, (p, resume) => p.Train(resume));
+        yield return Stage("eval", "Evaluate the base and trained students: Avg@K, Pass@K, pass@k curves, difficulty buckets.", Stages.Eval, (p, _) => p.Evaluate());
+        yield return Stage("analyze", "Corpus analysis: lengths and accuracy of y*, y_o, y_r, their joint outcome; verl parquet export.", Stages.Analyze, (p, _) => p.Analyze());
+        yield return Stage("run", "Every stage in order, from one config.", Stages.All, (p, resume) => p.RunAll(resume), isRun: true);
     }
 
-    static Command Stage(string name, string description, Action<TrdPipeline, bool> action, bool isRun = false)
+    /// <summary>
+    /// <c>trd check --config C</c>: validates the config and every file a run of it will read (problem files, model
+    /// directories, tokenizers, sizes against this machine), and writes nothing.
+    /// </summary>
+    public static Command Check()
+    {
+        var config = new Option<FileInfo>("--config", "-c") { Description = "The run's JSON config.", Required = true };
+        var command = new Command("check", "Validate a config and every file its run will read; write nothing.") { config };
+        command.SetAction(parse => Cli.Guard(() =>
+        {
+            var path = parse.GetRequiredValue(config).FullName;
+            var loaded = PipelineConfig.Load(path);
+            Preflight.Check(loaded, Stages.All);
+            Console.WriteLine($"{path}: valid; every file a run of it reads was read and checked (problems, models, tokenizers, sizes)");
+        }));
+        return command;
+    }
+
+    static Command Stage(string name, string description, Stages stages, Action<TrdPipeline, bool> action, bool isRun = false)
     {
         var command = new Command(name, description) { ConfigOption, OutOption };
         if (name is "train" or "run") command.Add(ResumeOption);
@@ -31,8 +49,9 @@ static class StageCommands
             var resume = parse.GetValue(ResumeOption);
             var configPath = parse.GetValue(ConfigOption)?.FullName;
             // The run directory: locked for the whole command; --config recorded on first use, or the recorded one.
-            using var run = configPath is null ? RunDirectory.Resume(output, $"trd {name}", Console.Error.WriteLine)
-                : RunDirectory.Open(output, PipelineConfig.Load(configPath), $"trd {name}", mustBeFresh: isRun && !resume, configSource: configPath, log: Console.Error.WriteLine);
+            using var run = configPath is null ? RunDirectory.Resume(output, $"trd {name}", Console.Error.WriteLine, stages)
+                : RunDirectory.Open(output, PipelineConfig.Load(configPath), $"trd {name}", mustBeFresh: isRun && !resume, configSource: configPath,
+                    log: Console.Error.WriteLine, stages: stages);
             using var log = run.OpenLog();
             var progress = new ConsoleProgressSink();
             using var pipeline = new TrdPipeline(run, line => { Console.Error.WriteLine(line); log.WriteLine($"[{DateTime.UtcNow:O}] {line}"); }, progress);

@@ -10,16 +10,38 @@ namespace Trd.Cli;
 /// <summary>tokenize and generate: look inside a model directory.</summary>
 static class ToolCommands
 {
+    /// <summary>
+    /// The text of a tokenize or generate command: the argument as written (never read as a file name, not even
+    /// "@name"), the contents of --text-file, or standard input for "-".
+    /// </summary>
+    static string Text(string? argument, FileInfo? file, string what)
+    {
+        if (file is not null && argument is not null) throw new ArgumentException($"give {what} or --text-file, not both");
+        if (file is not null)
+        {
+            if (!file.Exists) throw new FileNotFoundException($"--text-file {file.FullName}: no such file");
+            return File.ReadAllText(file.FullName);
+        }
+        if (argument is null) throw new ArgumentException($"give {what}, --text-file PATH, or - to read standard input");
+        return argument == "-" ? Console.In.ReadToEnd() : argument;
+    }
+
     public static Command Tokenize()
     {
         var model = new Option<DirectoryInfo>("--model", "-m") { Description = "A model directory holding tokenizer.json.", Required = true };
         var idsOnly = new Option<bool>("--ids-only") { Description = "Print only the ids, whitespace-separated." };
-        var text = new Argument<string>("TEXT") { Description = "The text to encode." };
-        var command = new Command("tokenize", "The token ids and pieces of TEXT under a model directory's tokenizer.") { model, idsOnly, text };
+        var textFile = new Option<FileInfo?>("--text-file") { Description = "Encode this file's contents instead of TEXT." };
+        var text = new Argument<string?>("TEXT")
+        {
+            Description = "The text to encode, as written (\"@x\" is text, not a file); - reads standard input. Text that starts with - goes after --: trd tokenize -m M -- \"-5 + 3\".",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var command = new Command("tokenize", "The token ids and pieces of TEXT under a model directory's tokenizer.") { model, idsOnly, textFile, text };
         command.SetAction(parse => Cli.Guard(() =>
         {
+            var input = Text(parse.GetValue(text), parse.GetValue(textFile), "TEXT");
             var tokenizer = Qwen3Tokenizer.FromDirectory(parse.GetRequiredValue(model).FullName);
-            var ids = tokenizer.Encode(parse.GetRequiredValue(text));
+            var ids = tokenizer.Encode(input);
             if (parse.GetValue(idsOnly)) { Console.WriteLine(string.Join(' ', ids)); return; }
             foreach (var id in ids)
                 Console.WriteLine($"{id}\t{System.Text.Json.JsonSerializer.Serialize(tokenizer.Decode(new[] { id }))}");
@@ -31,7 +53,12 @@ static class ToolCommands
     public static Command Generate()
     {
         var model = new Option<DirectoryInfo>("--model", "-m") { Description = "A Hugging Face Qwen3 model directory.", Required = true };
-        var prompt = new Argument<string>("PROMPT") { Description = "The user message (chat-templated unless --raw)." };
+        var prompt = new Argument<string?>("PROMPT")
+        {
+            Description = "The user message (chat-templated unless --raw), as written; - reads standard input. Text that starts with - goes after --.",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var textFile = new Option<FileInfo?>("--text-file") { Description = "Use this file's contents as PROMPT." };
         var raw = new Option<bool>("--raw") { Description = "Continue PROMPT as plain text, without the chat template." };
         var samples = new Option<int>("--samples", "-n") { Description = "Samples to draw.", DefaultValueFactory = _ => 1 };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Response budget in tokens.", DefaultValueFactory = _ => 256 };
@@ -41,15 +68,23 @@ static class ToolCommands
         var seed = new Option<long>("--seed") { Description = "Sampling seed.", DefaultValueFactory = _ => 0 };
         var thinking = new Option<bool>("--thinking") { Description = "Qwen3 thinking mode in the chat template." };
         var device = new Option<string?>("--device") { Description = "Torch device (cpu, cuda, cuda:1); default: TRD_DEVICE or the best available." };
-        var command = new Command("generate", "Sample responses from a model directory.") { model, prompt, raw, samples, maxNew, temperature, topP, topK, seed, thinking, device };
+        var command = new Command("generate", "Sample responses from a model directory.") { model, prompt, textFile, raw, samples, maxNew, temperature, topP, topK, seed, thinking, device };
         command.SetAction(parse => Cli.Guard(() =>
         {
+            var text = Text(parse.GetValue(prompt), parse.GetValue(textFile), "PROMPT");
             var on = parse.GetValue(device) is { } d ? Devices.Parse(d) : Devices.Default;
+            // The sampling options are checked before the model is read: a bad --top-k costs nothing.
+            new SamplingOptions
+            {
+                Temperature = parse.GetValue(temperature), TopP = parse.GetValue(topP), TopK = parse.GetValue(topK),
+                MaxNewTokens = parse.GetValue(maxNew), SamplesPerPrompt = parse.GetValue(samples),
+            }.Validate();
             var loaded = ModelStore.Load(parse.GetRequiredValue(model).FullName, on);
             using var _ = loaded.Model;
-            var text = parse.GetRequiredValue(prompt);
             var ids = parse.GetValue(raw) ? loaded.Tokenizer.Encode(text)
                 : new PromptBuilder(loaded.Tokenizer, parse.GetValue(thinking)).Encode(text);
+            if ((long)ids.Length + parse.GetValue(maxNew) > loaded.Model.Config.MaxPositionEmbeddings)
+                throw new ArgumentException($"--max-new-tokens {parse.GetValue(maxNew):N0}: with the prompt's {ids.Length:N0} tokens that is more than the model's max_position_embeddings ({loaded.Model.Config.MaxPositionEmbeddings:N0})");
             var options = new SamplingOptions
             {
                 Temperature = parse.GetValue(temperature), TopP = parse.GetValue(topP), TopK = parse.GetValue(topK),

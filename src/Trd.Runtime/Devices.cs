@@ -15,6 +15,11 @@ public static class Devices
 
     static readonly Lazy<Device> _default = new(() => Parse(Environment.GetEnvironmentVariable("TRD_DEVICE")));
 
+    /// <summary>What is wrong with a device name, or null: "cpu", "cuda" and "cuda:N" are what a build can run on.</summary>
+    public static string? NameProblem(string name) =>
+        System.Text.RegularExpressions.Regex.IsMatch(name.Trim(), @"^(cpu|cuda(:\d{1,3})?)$", System.Text.RegularExpressions.RegexOptions.IgnoreCase) ? null
+            : $"device '{(name.Length > 40 ? name[..40] + "…" : name)}': expected cpu, cuda or cuda:N";
+
     /// <summary>
     /// A device from its name; null or empty picks CUDA if available, else CPU. A CUDA name on a machine
     /// without CUDA is an error naming the cause, not a silent fall-back.
@@ -23,9 +28,13 @@ public static class Devices
     {
         if (string.IsNullOrWhiteSpace(name))
             return cuda.is_available() ? CUDA : CPU;
-        var device = new Device(name.Trim());
+        // Only what this build can run on: "cpu", "cuda" or "cuda:N" (TorchSharp would take "tpu" and fail later, or say
+        // "Requested value 'TPU' was not found").
+        var trimmed = name.Trim();
+        if (NameProblem(trimmed) is { } problem) throw new ArgumentException(problem);
+        var device = new Device(trimmed.ToLowerInvariant());
         if (device.type == DeviceType.CUDA && !cuda.is_available())
-            throw new InvalidOperationException(
+            throw new ArgumentException(
                 $"device '{name}' was asked for (TRD_DEVICE or argument), but TorchSharp sees no CUDA device: build with -p:TorchBackend=cuda on a machine with a GPU, or use cpu.");
         return device;
     }

@@ -224,21 +224,21 @@ let tests =
                 let make seed problems = Trd.Runtime.Pipeline.PipelineConfig(Seed = seed, Problems = problems, Student = Trd.Runtime.Pipeline.ModelSpec(Path = "s"), Setting = Opsd)
                 let config = make 1L "p.jsonl"
                 do
-                    use run = Trd.Runtime.Pipeline.RunDirectory.Open(Path.Combine(dir, "a"), config, "test")
+                    use run = Trd.Runtime.Pipeline.RunDirectory.Open(Path.Combine(dir, "a"), config, "test", stages = Trd.Runtime.Pipeline.Stages.Analyze)
                     Expect.isTrue (File.Exists(Path.Combine(dir, "a", "config.json"))) "config recorded"
                     Expect.isTrue (File.Exists(Path.Combine(dir, "a", "manifest.json"))) "manifest recorded"
                 do
-                    use run = Trd.Runtime.Pipeline.RunDirectory.Open(Path.Combine(dir, "a"), config, "test again")
+                    use run = Trd.Runtime.Pipeline.RunDirectory.Open(Path.Combine(dir, "a"), config, "test again", stages = Trd.Runtime.Pipeline.Stages.Analyze)
                     Expect.equal run.Config.Seed config.Seed "the same config opens again"
                 let other = make 2L "p.jsonl"
                 let message = Generators.throwsMessage<Trd.Runtime.Pipeline.ConfigException> (fun () ->
-                    Trd.Runtime.Pipeline.RunDirectory.Open(Path.Combine(dir, "a"), other, "test other") |> ignore)
+                    Trd.Runtime.Pipeline.RunDirectory.Open(Path.Combine(dir, "a"), other, "test other", stages = Trd.Runtime.Pipeline.Stages.Analyze) |> ignore)
                 Expect.stringContains message (Path.Combine(dir, "a", "config.json")) "names the recorded config"
                 let bad = make 3L ""
                 Generators.throwsMessage<Trd.Runtime.Pipeline.ConfigException> (fun () ->
                     Trd.Runtime.Pipeline.RunDirectory.Open(Path.Combine(dir, "b"), bad, "test bad") |> ignore) |> ignore
                 Expect.isFalse (Directory.Exists(Path.Combine(dir, "b"))) "nothing written before validation"
-                use _reopened = Trd.Runtime.Pipeline.RunDirectory.Open(Path.Combine(dir, "a"), config, "after a refusal")
+                use _reopened = Trd.Runtime.Pipeline.RunDirectory.Open(Path.Combine(dir, "a"), config, "after a refusal", stages = Trd.Runtime.Pipeline.Stages.Analyze)
                 Expect.isTrue true "a refusal released the lock"
             }
         ]

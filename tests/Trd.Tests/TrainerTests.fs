@@ -236,7 +236,7 @@ let tests =
                 Trainer.Run(TrainRequest(s, t, Recipes.forwardKl, examples 2 1, c, 1L, dir, null), false) |> ignore
             use s = ModelTests.tinyModel false torch.ScalarType.Float32 1L
             use t = ModelTests.tinyModel false torch.ScalarType.Float32 2L
-            let message = Generators.throwsMessage<InvalidOperationException> (fun () ->
+            let message = Generators.throwsMessage<Trd.Runtime.Checkpoints.CheckpointException> (fun () ->
                 Trainer.Run(TrainRequest(s, t, Recipes.forwardKl, examples 2 2, c, 1L, dir, null), true) |> ignore)
             Expect.stringContains message "other examples" "says why"
         }

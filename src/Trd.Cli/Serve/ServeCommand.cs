@@ -100,7 +100,7 @@ static class ServeCommand
     {
         T? request;
         try { request = await JsonSerializer.DeserializeAsync<T>(context.Request.Body, CompletionsApi.Json, context.RequestAborted); }
-        catch (JsonException e) { return Error(400, $"the request is not valid JSON for {path}: {e.Message}"); }
+        catch (JsonException e) { return Error(400, $"the request is not valid JSON for {path}: {Trd.Runtime.Data.JsonErrors.Describe(e)}"); }
         if (request is null) return Error(400, "the request body is empty");
         try
         {

@@ -75,6 +75,11 @@ public static class CheckpointDirectory
                 mismatched.Add($"{name} is {entry.ShapeText} in {System.IO.Path.GetFileName(entry.File)}, expected {SafeTensorsEntry.FormatShape(shape)}");
             }
         }
+        // Weights are floating point: an integer or boolean tensor under a weight's name is not a weight, whatever its shape.
+        foreach (var name in expected.Keys.Order(StringComparer.Ordinal))
+            if (checkpoint.Contains(name) && checkpoint.Entry(name) is { } e
+                && e.ScalarType is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16 or ScalarType.Float64))
+                throw new CheckpointException(e.File, name, $"is stored as {e.DType}; a weight must be F32, BF16, F16 or F64");
         if (missing.Count + unexpected.Count + mismatched.Count == 0)
             return;
         var parts = new List<string>();
@@ -113,6 +118,22 @@ public static class CheckpointDirectory
         var checkpoint = OpenTensors(directory);
         Check(checkpoint, parameters.ToDictionary(p => p.Key, p => p.Value.shape, StringComparer.Ordinal), ignore);
         checkpoint.LoadInto(parameters);
+        CheckFinite(checkpoint, parameters);
+    }
+
+    /// <summary>
+    /// Refuses weights holding NaN or ±∞ (a corrupted or diverged checkpoint), naming the tensor: sampling from them
+    /// would fail later inside libtorch with a message that names nothing.
+    /// </summary>
+    static void CheckFinite(ITensorCheckpoint checkpoint, IReadOnlyDictionary<string, Tensor> parameters)
+    {
+        using var _ = no_grad();
+        foreach (var (name, tensor) in parameters.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            using var finite = tensor.isfinite().all();
+            if (!finite.item<bool>())
+                throw new CheckpointException(checkpoint.Contains(name) ? checkpoint.Entry(name).File : checkpoint.Path, name, "holds NaN or infinite values");
+        }
     }
 
     /// <summary>

@@ -101,6 +101,28 @@ public sealed record Qwen3Config
             throw new ArgumentException($"{problem.Field}: {problem.Text}", problem.Field);
     }
 
+    /// <summary>
+    /// The largest value Trd accepts for a size field: each well above every released Qwen3 (vocabulary 151,936, hidden
+    /// 5,120, 64 layers, 40,960 positions) and far below what would overflow the tensor arithmetic.
+    /// </summary>
+    public static long Limit(string field) => field switch
+    {
+        "vocab_size" => 1 << 24, "max_position_embeddings" => 1 << 24, "intermediate_size" => 1 << 20,
+        "hidden_size" => 1 << 17, "num_hidden_layers" => 1 << 10, "head_dim" => 1 << 12,
+        _ => 1 << 10,
+    };
+
+    /// <summary>
+    /// The number of weights of a model of this shape: embeddings (twice when untied), per layer the attention
+    /// projections, q/k norms, the SwiGLU MLP and two RMSNorms, then the final norm. Exact for Trd's Qwen3.
+    /// </summary>
+    public long ParameterCount()
+    {
+        long v = VocabSize, h = HiddenSize, i = IntermediateSize, q = (long)NumAttentionHeads * HeadDim, kv = (long)NumKeyValueHeads * HeadDim;
+        var layer = h * q + 2 * h * kv + q * h + (AttentionBias ? q + 2 * kv : 0) + 2 * HeadDim + 3 * h * i + 2 * h;
+        return v * h * (TieWordEmbeddings ? 1 : 2) + NumHiddenLayers * layer + h;
+    }
+
     (string Field, string Text)? Problem()
     {
         foreach (var (field, value) in new[]
@@ -111,6 +133,8 @@ public sealed record Qwen3Config
                  })
             if (value < 1)
                 return (field, $"must be ≥ 1, got {value}");
+            else if (value > Limit(field))
+                return (field, $"= {value:N0} is more than {Limit(field):N0}, the most Trd loads (a value that large is a typo or a corrupted file)");
         if (NumAttentionHeads % NumKeyValueHeads != 0)
             return ("num_key_value_heads", $"= {NumKeyValueHeads} does not divide num_attention_heads = {NumAttentionHeads}");
         if (HeadDim % 2 != 0)
@@ -177,7 +201,7 @@ public sealed record Qwen3Config
         }
         catch (JsonException e)
         {
-            throw new CheckpointException(source, null, $"not valid JSON: {e.Message}", e);
+            throw new CheckpointException(source, null, $"not valid JSON: {Trd.Runtime.Data.JsonErrors.Describe(e)}", e);
         }
         using (document)
         {

@@ -63,7 +63,7 @@ internal static class SafeTensorsHeader
         }
         catch (JsonException e)
         {
-            throw new CheckpointException(path, null, $"the header is not valid JSON: {e.Message}", e);
+            throw new CheckpointException(path, null, $"the header is not valid JSON: {Trd.Runtime.Data.JsonErrors.Describe(e)}", e);
         }
         using (document)
         {

@@ -154,7 +154,7 @@ public sealed class ShardedSafeTensors : ITensorCheckpoint
         }
         catch (JsonException e)
         {
-            throw new CheckpointException(path, null, $"the index is not valid JSON: {e.Message}", e);
+            throw new CheckpointException(path, null, $"the index is not valid JSON: {Trd.Runtime.Data.JsonErrors.Describe(e)}", e);
         }
         using (document)
         {

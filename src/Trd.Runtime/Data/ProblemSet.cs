@@ -57,8 +57,9 @@ public static class ProblemSet
         foreach (var (row, line) in RecordFile.Lines(path, input: true))
         {
             JsonNode? node;
-            try { node = JsonNode.Parse(line); }
-            catch (JsonException e) { throw new ProblemSetException(path, row, null, $"not valid JSON ({e.Message})"); }
+            // A key given twice is refused (JSON allows it, and a reader would keep either one).
+            try { node = JsonNode.Parse(line, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }); }
+            catch (JsonException e) { throw new ProblemSetException(path, row, null, $"not valid JSON ({Trd.Runtime.Data.JsonErrors.Describe(e)})"); }
             if (node is not JsonObject obj) throw new ProblemSetException(path, row, null, "not a JSON object");
             yield return (row, obj);
         }
@@ -133,9 +134,18 @@ public static class ProblemSet
 
     static string LastUser(JsonArray messages, string path, int row)
     {
+        string? Field(JsonObject m, int i, string key) => m[key] switch
+        {
+            null => null,
+            JsonValue v when v.TryGetValue<string>(out var s) => s,
+            var other => throw new ProblemSetException(path, row, $"prompt[{i}].{key}", $"expected a string, got {other.GetValueKind()}"),
+        };
         for (var i = messages.Count - 1; i >= 0; i--)
-            if (messages[i] is JsonObject m && m["role"]?.GetValue<string>() == "user")
-                return m["content"]?.GetValue<string>() ?? throw new ProblemSetException(path, row, $"prompt[{i}].content", "missing");
+        {
+            if (messages[i] is not JsonObject m) throw new ProblemSetException(path, row, $"prompt[{i}]", $"expected a message object, got {messages[i]?.GetValueKind().ToString() ?? "null"}");
+            if (Field(m, i, "role") == "user")
+                return Field(m, i, "content") ?? throw new ProblemSetException(path, row, $"prompt[{i}].content", "missing");
+        }
         throw new ProblemSetException(path, row, "prompt", "no message with role 'user'");
     }
 

@@ -64,6 +64,26 @@ public static class RecordFile
     public static IReadOnlyList<T> Read<T>(string path, Action<string>? log = null) =>
         Lines(path, log).Select(l => Parse(path, l, line => JsonSerializer.Deserialize<T>(line, Json))).ToArray();
 
+    /// <summary>
+    /// The records of <paramref name="path"/> by id; a second record with an id (two writers, a hand-edited file) is an
+    /// error naming the file, both lines and the id.
+    /// </summary>
+    public static Dictionary<string, T> ReadById<T>(string path, Func<T, string> id, Action<string>? log = null)
+    {
+        var result = new Dictionary<string, T>(StringComparer.Ordinal);
+        var lines = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var line in Lines(path, log))
+        {
+            var record = Parse(path, line, text => JsonSerializer.Deserialize<T>(text, Json));
+            var key = id(record);
+            if (lines.TryGetValue(key, out var first))
+                throw new CorpusException($"{path}, line {line.Number}: a second record for id '{key}' (the first is on line {first}); one run directory has one writer — remove the duplicate or rerun into a fresh directory");
+            lines[key] = line.Number;
+            result[key] = record;
+        }
+        return result;
+    }
+
     /// <summary>The records of <paramref name="path"/> as JSON objects (for scripts and notebooks).</summary>
     public static IReadOnlyList<JsonObject> ReadObjects(string path, Action<string>? log = null) =>
         Lines(path, log).Select(l => Parse(path, l, line => JsonNode.Parse(line) as JsonObject)).ToArray();
@@ -72,7 +92,7 @@ public static class RecordFile
     public static T Parse<T>(string path, RecordLine line, Func<string, T?> parse)
     {
         try { return parse(line.Text) ?? throw new JsonException("not a JSON object"); }
-        catch (JsonException e) { throw new CorpusException($"{path}, line {line.Number}: not a valid record ({e.Message})"); }
+        catch (JsonException e) { throw new CorpusException($"{path}, line {line.Number}: not a valid record ({Trd.Runtime.Data.JsonErrors.Describe(e)})"); }
         catch (InvalidOperationException e) { throw new CorpusException($"{path}, line {line.Number}: not a valid record ({e.Message})"); }
     }
 

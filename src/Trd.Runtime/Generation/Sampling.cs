@@ -44,10 +44,18 @@ public sealed record SamplingOptions
     /// </summary>
     public int VocabularyLimit { get; init; }
 
+    /// <summary>The highest temperature accepted: far above any useful one, and low enough that z / T stays a number.</summary>
+    public const double MaxTemperature = 100;
+
+    /// <summary>The largest response budget accepted (a million tokens, past every model's context).</summary>
+    public const int MaxTokens = 1 << 20;
+
     /// <summary>Throws on values that cannot be sampled with.</summary>
     public void Validate()
     {
-        if (!(Temperature >= 0) || double.IsInfinity(Temperature)) throw new ArgumentException($"Temperature must be ≥ 0 and finite, got {Temperature}");
+        if (!(Temperature >= 0 && Temperature <= MaxTemperature)) throw new ArgumentException($"temperature must lie in [0, {MaxTemperature}], got {Temperature}");
+        if (TopK < 0) throw new ArgumentException($"top-k must be ≥ 0 (0: off), got {TopK}");
+        if (MaxNewTokens > MaxTokens) throw new ArgumentException($"max new tokens must be ≤ {MaxTokens:N0}, got {MaxNewTokens:N0}");
         if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"TopP must lie in (0, 1], got {TopP}");
         if (MaxNewTokens < 1) throw new ArgumentException($"MaxNewTokens must be ≥ 1, got {MaxNewTokens}");
         if (SamplesPerPrompt < 1) throw new ArgumentException($"SamplesPerPrompt must be ≥ 1, got {SamplesPerPrompt}");

@@ -120,7 +120,7 @@ public static class PeftAdapter
         if (!File.Exists(path)) throw new CheckpointException(path, null, "the adapter configuration file is missing");
         JsonNode? root;
         try { root = JsonNode.Parse(File.ReadAllText(path)); }
-        catch (JsonException e) { throw new CheckpointException(path, null, $"not valid JSON: {e.Message}"); }
+        catch (JsonException e) { throw new CheckpointException(path, null, $"not valid JSON: {Trd.Runtime.Data.JsonErrors.Describe(e)}"); }
         if (root is not JsonObject o) throw new CheckpointException(path, null, "the adapter configuration is not a JSON object");
         string? Str(string key) => o[key]?.GetValueKind() == JsonValueKind.String ? o[key]!.GetValue<string>() : null;
         void Require(bool ok, string field, string why) { if (!ok) throw new CheckpointException(path, null, $"field '{field}': {why}"); }

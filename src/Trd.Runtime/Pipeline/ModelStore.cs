@@ -43,11 +43,7 @@ public static class ModelStore
                 File.Copy(source, Path.Combine(temporary, "tokenizer.json"));
             }
             var tokenizer = Qwen3Tokenizer.FromDirectory(temporary);
-            var vocabulary = (tokenizer.VocabularySize + 63) / 64 * 64;     // padded like Qwen3's embedding
-            var config = Qwen3Config.Tiny(vocabSize: vocabulary, hiddenSize: random.HiddenSize, numHiddenLayers: random.Layers,
-                numAttentionHeads: random.Heads, numKeyValueHeads: random.KvHeads, headDim: random.HeadDim,
-                intermediateSize: random.IntermediateSize, maxPositionEmbeddings: random.MaxPositions,
-                eosTokenIds: new long[] { tokenizer.EndOfTurnId, tokenizer.EndOfTextId });
+            var config = random.Shape(tokenizer.VocabularySize, [tokenizer.EndOfTurnId, tokenizer.EndOfTextId]);
             using var model = new Qwen3ForCausalLM(config, CPU, ScalarType.Float32);
             model.InitialiseRandom(random.Seed, random.Std);
             Qwen3Checkpoint.Save(model, temporary);

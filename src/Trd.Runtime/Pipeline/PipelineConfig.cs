@@ -91,6 +91,7 @@ public sealed record PipelineConfig : IJsonOnDeserialized
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        RespectNullableAnnotations = true,          // "eval": {"problems": null} is an error naming the key, not a null list
         ReadCommentHandling = JsonCommentHandling.Skip,
         AllowTrailingCommas = true,
         WriteIndented = true,
@@ -115,7 +116,7 @@ public sealed record PipelineConfig : IJsonOnDeserialized
     {
         try
         {
-            if (JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true })
+            if (JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, AllowDuplicateProperties = false })
                 is not JsonObject node)
                 throw new ConfigException($"{source}: the config is not a JSON object");
             var problems = ConfigWords.TakeUnknownWords(node, typeof(PipelineConfig));
@@ -124,7 +125,7 @@ public sealed record PipelineConfig : IJsonOnDeserialized
             return config;
         }
         catch (ConfigWordException e) { throw new ConfigException($"{source}: {e.Key}: {e.Message}"); }
-        catch (JsonException e) { throw new ConfigException($"{source}: {e.Message}"); }
+        catch (JsonException e) { throw new ConfigException($"{source}: {Trd.Runtime.Data.JsonErrors.Describe(e)}"); }
     }
 
     /// <summary>The same config reading another run's corpus in place (for F# callers, which cannot use <c>with</c>).</summary>
@@ -158,6 +159,7 @@ public sealed record PipelineConfig : IJsonOnDeserialized
         else if (Train.TeacherTopK is { } topK and >= 1 && SparseTeacher.Problems(Recipe, topK) is { Length: > 0 } sparse)
             problems.Add($"train.teacher_top_k = {topK}: {string.Join("; ", sparse)}");
         Check(!string.IsNullOrEmpty(Problems), "problems: no training problem file given");
+        if (Device is { } device && Devices.NameProblem(device) is { } bad) problems.Add($"device: {bad}");
         problems.AddRange(Student.Errors("student"));
         if (Setting == Setting.Opd)
         {
@@ -204,6 +206,7 @@ public sealed record ModelSpec
     internal IEnumerable<string> Errors(string name)
     {
         if (Server is not null) foreach (var p in Server.Errors($"{name}.server")) yield return p;
+        if (Random is not null) foreach (var p in Random.Errors($"{name}.random")) yield return p;
         if (Server is not null && Path is null) yield return $"{name}.server: a served model still needs its directory ('path') for the tokenizer and config";
         if ((Path is null) == (Random is null)) yield return $"{name}: give exactly one of 'path' and 'random'";
         if (Random is not null && string.IsNullOrEmpty(Tokenizer)) yield return $"{name}.tokenizer: a random model needs a tokenizer ('small' or a directory with tokenizer.json)";
@@ -299,6 +302,29 @@ public sealed record TinyModelSpec
     public long Seed { get; init; } = 1;
     /// <summary>The standard deviation of its weights.</summary>
     public double Std { get; init; } = 0.02;
+
+    internal IEnumerable<string> Errors(string name)
+    {
+        foreach (var (key, field, value) in new[]
+                 {
+                     ("hidden_size", "hidden_size", HiddenSize), ("layers", "num_hidden_layers", Layers), ("heads", "num_attention_heads", Heads),
+                     ("kv_heads", "num_key_value_heads", KvHeads), ("head_dim", "head_dim", HeadDim), ("intermediate_size", "intermediate_size", IntermediateSize),
+                     ("max_positions", "max_position_embeddings", MaxPositions),
+                 })
+        {
+            if (value < 1) yield return $"{name}.{key}: must be ≥ 1, got {value}";
+            else if (value > Checkpoints.Qwen3Config.Limit(field)) yield return $"{name}.{key}: {value:N0} is more than {Checkpoints.Qwen3Config.Limit(field):N0}, the most Trd builds";
+        }
+        if (Heads >= 1 && KvHeads >= 1 && Heads % KvHeads != 0) yield return $"{name}.kv_heads: {KvHeads} does not divide heads = {Heads}";
+        if (HeadDim >= 1 && HeadDim % 2 != 0) yield return $"{name}.head_dim: must be even (RoPE rotates pairs of dimensions), got {HeadDim}";
+        if (!(Std > 0 && Std <= 10)) yield return $"{name}.std: must lie in (0, 10], got {Std}";
+    }
+
+    /// <summary>The Qwen3 shape of this spec over a vocabulary of <paramref name="vocabulary"/> ids (padded to 64, as written).</summary>
+    public Checkpoints.Qwen3Config Shape(int vocabulary, IReadOnlyList<long>? eos = null) => Checkpoints.Qwen3Config.Tiny(
+        vocabSize: (vocabulary + 63) / 64 * 64, hiddenSize: HiddenSize, numHiddenLayers: Layers, numAttentionHeads: Heads,
+        numKeyValueHeads: KvHeads, headDim: HeadDim, intermediateSize: IntermediateSize, maxPositionEmbeddings: MaxPositions,
+        eosTokenIds: eos);
 }
 
 /// <summary>Sampling settings of a generation stage (defaults: the paper's T = 0.6, top-p 0.95; top-k 20).</summary>
@@ -319,11 +345,14 @@ public record SamplingConfig
 
     internal IEnumerable<string> Errors(string name)
     {
-        if (!(Temperature >= 0)) yield return $"{name}.temperature: must be ≥ 0, got {Temperature}";
+        if (!(Temperature >= 0 && Temperature <= Generation.SamplingOptions.MaxTemperature))
+            yield return $"{name}.temperature: must lie in [0, {Generation.SamplingOptions.MaxTemperature}], got {Temperature}";
         if (!(TopP > 0 && TopP <= 1)) yield return $"{name}.top_p: must lie in (0, 1], got {TopP}";
         if (TopK < 0) yield return $"{name}.top_k: must be ≥ 0, got {TopK}";
-        if (MaxNewTokens < 1) yield return $"{name}.max_new_tokens: must be ≥ 1, got {MaxNewTokens}";
-        if (PromptBudget < 1) yield return $"{name}.prompt_budget: must be ≥ 1, got {PromptBudget}";
+        if (MaxNewTokens < 1 || MaxNewTokens > Generation.SamplingOptions.MaxTokens)
+            yield return $"{name}.max_new_tokens: must lie in [1, {Generation.SamplingOptions.MaxTokens:N0}], got {MaxNewTokens:N0}";
+        if (PromptBudget < 1 || PromptBudget > Generation.SamplingOptions.MaxTokens)
+            yield return $"{name}.prompt_budget: must lie in [1, {Generation.SamplingOptions.MaxTokens:N0}], got {PromptBudget:N0}";
         if (BatchSize < 1) yield return $"{name}.batch_size: must be ≥ 1, got {BatchSize}";
     }
 }
@@ -402,24 +431,32 @@ public sealed record TrainConfig
 
     internal IEnumerable<string> Errors(string name)
     {
-        if (Lora is { } l && (l.Rank < 1 || !(l.Alpha > 0) || !(l.Dropout >= 0 && l.Dropout < 1)))
-            yield return $"{name}.lora: rank ≥ 1, alpha > 0 and dropout in [0, 1) expected, got rank {l.Rank}, alpha {l.Alpha}, dropout {l.Dropout}";
-        if (!(LearningRate > 0)) yield return $"{name}.learning_rate: must be > 0, got {LearningRate}";
+        if (Lora is { } l)
+        {
+            if (l.Rank < 1 || l.Rank > 4096) yield return $"{name}.lora.rank: must lie in [1, 4,096], got {l.Rank:N0}";
+            if (!(l.Alpha > 0 && l.Alpha <= 1e6)) yield return $"{name}.lora.alpha: must lie in (0, 1,000,000], got {l.Alpha}";
+            if (!(l.Dropout >= 0 && l.Dropout < 1)) yield return $"{name}.lora.dropout: must lie in [0, 1), got {l.Dropout}";
+        }
+        // A step past 1 moves weights by more than their scale: a typo (1e3 for 1e-3), not a schedule.
+        if (!(LearningRate > 0 && LearningRate <= 1)) yield return $"{name}.learning_rate: must lie in (0, 1], got {LearningRate}";
         if (!(WarmupRatio >= 0 && WarmupRatio < 1)) yield return $"{name}.warmup_ratio: must lie in [0, 1), got {WarmupRatio}";
         if (!(FloorRatio >= 0 && FloorRatio <= 1)) yield return $"{name}.floor_ratio: must lie in [0, 1], got {FloorRatio}";
         if (!(Beta1 >= 0 && Beta1 < 1) || !(Beta2 >= 0 && Beta2 < 1)) yield return $"{name}.beta1/beta2: must lie in [0, 1), got {Beta1}, {Beta2}";
         if (!(Epsilon > 0)) yield return $"{name}.epsilon: must be > 0, got {Epsilon}";
         if (!(WeightDecay >= 0)) yield return $"{name}.weight_decay: must be ≥ 0, got {WeightDecay}";
         if (!(GradClip >= 0)) yield return $"{name}.grad_clip: must be ≥ 0, got {GradClip}";
-        if (MicroBatch < 1) yield return $"{name}.micro_batch: must be ≥ 1, got {MicroBatch}";
-        if (GradAccum < 1) yield return $"{name}.grad_accum: must be ≥ 1, got {GradAccum}";
-        if (Epochs < 1) yield return $"{name}.epochs: must be ≥ 1, got {Epochs}";
+        if (MicroBatch < 1 || MicroBatch > Limit) yield return $"{name}.micro_batch: must lie in [1, {Limit:N0}], got {MicroBatch:N0}";
+        if (GradAccum < 1 || GradAccum > Limit) yield return $"{name}.grad_accum: must lie in [1, {Limit:N0}], got {GradAccum:N0}";
+        if (Epochs < 1 || Epochs > Limit) yield return $"{name}.epochs: must lie in [1, {Limit:N0}], got {Epochs:N0}";
         if (MaxLength < 2) yield return $"{name}.max_length: must be ≥ 2, got {MaxLength}";
         if (SaveEvery < 1) yield return $"{name}.save_every: must be ≥ 1, got {SaveEvery}";
-        if (ChunkSize < 1) yield return $"{name}.chunk_size: must be ≥ 1, got {ChunkSize}";
+        if (ChunkSize < 1 || ChunkSize > 1 << 20) yield return $"{name}.chunk_size: must lie in [1, {1 << 20:N0}], got {ChunkSize:N0}";
         if (Subset is null) yield return $"{name}.subset: none given";
-        if (TeacherTopK is < 1) yield return $"{name}.teacher_top_k: must be ≥ 1, got {TeacherTopK}";
+        if (TeacherTopK is < 1 or > 4096) yield return $"{name}.teacher_top_k: must lie in [1, 4,096], got {TeacherTopK:N0}";
     }
+
+    /// <summary>The largest micro-batch, accumulation or epoch count accepted: far past any run, far from overflow.</summary>
+    const int Limit = 1 << 16;
 }
 
 /// <summary>Evaluation: K samples per problem on each problem file (paper: K = 16, T = 0.6, top-p 0.95).</summary>
@@ -436,7 +473,7 @@ public sealed record EvalConfig
 
     internal IEnumerable<string> Errors(string name)
     {
-        if (K < 1) yield return $"{name}.k: must be ≥ 1, got {K}";
+        if (K < 1 || K > 4096) yield return $"{name}.k: must lie in [1, 4,096], got {K:N0}";
         foreach (var p in Sampling.Errors($"{name}.sampling")) yield return p;
     }
 }

@@ -34,14 +34,16 @@ public sealed class RunDirectory : IDisposable
     /// the lock, refuses a directory that holds a run of another config (or, with <paramref name="mustBeFresh"/>, any
     /// run), then records config.json and manifest.json if missing and appends <paramref name="command"/> to
     /// logs/commands.log. <paramref name="configSource"/> names the config in errors. Throws
-    /// <see cref="ConfigException"/> or <see cref="RunLockedException"/>.
+    /// <see cref="ConfigException"/> or <see cref="RunLockedException"/>. What <paramref name="stages"/> will read is checked
+    /// first (<see cref="Preflight"/>).
     /// </summary>
     public static RunDirectory Open(string directory, PipelineConfig config, string command, bool mustBeFresh = false,
-        string? configSource = null, Action<string>? log = null)
+        string? configSource = null, Action<string>? log = null, Stages stages = Stages.All)
     {
         ArgumentNullException.ThrowIfNull(config);
         var path = System.IO.Path.GetFullPath(directory);
         config = config.Validated(configSource ?? "config");
+        Preflight.Check(config, stages);             // every file the command will read, before anything is written
         var held = RunLock.Acquire(path, command, log);
         try
         {
@@ -66,13 +68,13 @@ public sealed class RunDirectory : IDisposable
     }
 
     /// <summary>Opens a directory that already holds a run, with the config it recorded.</summary>
-    public static RunDirectory Resume(string directory, string command, Action<string>? log = null)
+    public static RunDirectory Resume(string directory, string command, Action<string>? log = null, Stages stages = Stages.All)
     {
         var path = System.IO.Path.GetFullPath(directory);
         var recorded = System.IO.Path.Combine(path, ConfigFile);
         if (!File.Exists(recorded)) throw new ConfigException($"{path} holds no run (no {ConfigFile}); pass --config");
         var config = PipelineConfig.Parse(File.ReadAllText(recorded), recorded);
-        return Open(path, config, command, configSource: recorded, log: log);
+        return Open(path, config, command, configSource: recorded, log: log, stages: stages);
     }
 
     static void Record(string path, string command, PipelineConfig config)

@@ -120,16 +120,17 @@ public sealed partial class TrdPipeline
 
         var metricsPath = Path.Combine(TrainDirectory, "metrics.jsonl");
         var root = Path.Combine(TrainDirectory, Trainer.CheckpointsFolder);
-        var resumeStep = resume && System.IO.Directory.Exists(root) && TrainerCheckpoint.Latest(root) is { } latest ? TrainerCheckpoint.ReadState(latest).Step : 0;
+        var latest = resume && System.IO.Directory.Exists(root) ? TrainerCheckpoint.Latest(root) : null;
+        var resumeStep = latest is null ? 0 : TrainerCheckpoint.ReadState(latest).Step;
         if (!resume && File.Exists(metricsPath) && new FileInfo(metricsPath).Length > 0)
-            throw new InvalidOperationException($"{metricsPath} already holds a training log; resume the run (--resume) or choose another output directory");
-        DropStepsFrom(metricsPath, resumeStep);   // steps after the last checkpoint are recomputed
+            throw new ConfigException($"{metricsPath} already holds a training log; resume the run (--resume) or choose another output directory");
+        RestoreMetrics(metricsPath, latest, resumeStep);   // steps after the last checkpoint are recomputed
         using var metrics = new MetricsLog(metricsPath);
         using var board = Config.Train.Tensorboard ? new TensorBoardLog(Path.Combine(TrainDirectory, "tensorboard")) : null;
         var started = DateTime.UtcNow;
         double trained = 0;
         var outcome = Trainer.Run(new TrainRequest(student, teacher, Recipe, examples, Config.Train, Config.Seed, TrainDirectory, EpistemicTokens.Ids(StudentTokenizer))
-            { TeacherScores = stored },
+            { TeacherScores = stored, MetricsPath = metricsPath },
             resume,
             m =>
             {
@@ -189,11 +190,16 @@ public sealed partial class TrdPipeline
         return store;
     }
 
-    /// <summary>Rewrites the metrics log without the records of steps ≥ <paramref name="step"/> (atomically; torn lines dropped).</summary>
-    static void DropStepsFrom(string path, long step)
+    /// <summary>
+    /// Rewrites the metrics log as the records of steps before <paramref name="step"/> (atomically): from the
+    /// checkpoint's copy when it has one, so a line torn or lost since is restored, else from the log itself.
+    /// </summary>
+    static void RestoreMetrics(string path, string? checkpoint, long step)
     {
-        if (!File.Exists(path)) return;
-        var kept = MetricsLog.Read(path).Records.Where(r => r.Step < step).Select(r => r.Json.GetRawText() + "\n");
+        var copy = checkpoint is null ? null : Path.Combine(checkpoint, TrainerCheckpoint.MetricsFileName);
+        var source = copy is not null && File.Exists(copy) ? copy : path;
+        if (!File.Exists(source)) return;
+        var kept = MetricsLog.Read(source).Records.Where(r => r.Step < step).Select(r => r.Json.GetRawText() + "\n");
         Checkpoints.AtomicFile.Write(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(string.Concat(kept))));
     }
 }

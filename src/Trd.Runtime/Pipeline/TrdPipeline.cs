@@ -106,17 +106,8 @@ public sealed partial class TrdPipeline : IDisposable
     LoadedModel LoadTeacher()
     {
         var teacher = ModelStore.LoadFrozen(ModelStore.Materialise(Config.Teacher!, Directory, "teacher"), Device, Config.Teacher!.Dtype);
-        CheckSameVocabulary(StudentTokenizer, teacher.Tokenizer);
+        Preflight.SameTokenizer(StudentTokenizer, teacher.Tokenizer);
         return teacher;
-    }
-
-    static void CheckSameVocabulary(ITokenizer student, ITokenizer teacher)
-    {
-        if (student.VocabularySize != teacher.VocabularySize || student.EndOfTurnId != teacher.EndOfTurnId)
-            throw new ConfigException($"the teacher's tokenizer ({teacher.VocabularySize} ids) differs from the student's ({student.VocabularySize} ids): distillation over the vocabulary needs one tokenizer");
-        foreach (var probe in new[] { "Wait, 12+7=19.", " \\boxed{42}", "<|im_start|>user\nhi<|im_end|>" })
-            if (!student.Encode(probe).SequenceEqual(teacher.Encode(probe)))
-                throw new ConfigException($"the teacher's tokenizer encodes '{probe}' differently from the student's: distillation needs one tokenizer");
     }
 
     /// <summary>The training problems, loaded on first use.</summary>

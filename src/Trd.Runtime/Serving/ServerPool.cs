@@ -106,7 +106,7 @@ public sealed class ServerPool : IDisposable
                 if (response.IsSuccessStatusCode)
                 {
                     try { return JsonNode.Parse(text) ?? throw new ServerException($"{where}: the response is empty JSON"); }
-                    catch (JsonException e) { throw new ServerException($"{where}: the response is not JSON ({e.Message})"); }
+                    catch (JsonException e) { throw new ServerException($"{where}: the response is not JSON ({Trd.Runtime.Data.JsonErrors.Describe(e)})"); }
                 }
                 var message = Message(text);
                 if (response.StatusCode is not (HttpStatusCode.TooManyRequests or >= HttpStatusCode.InternalServerError))

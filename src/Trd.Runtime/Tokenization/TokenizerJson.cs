@@ -28,7 +28,7 @@ internal static class TokenizerJson
         }
         catch (JsonException e)
         {
-            throw new TokenizerFileException(path, null, $"not valid JSON ({e.Message})", e);
+            throw new TokenizerFileException(path, null, $"not valid JSON ({Trd.Runtime.Data.JsonErrors.Describe(e)})", e);
         }
         using (document)
         {
@@ -48,7 +48,36 @@ internal static class TokenizerJson
             var vocabulary = ReadVocabulary(f, model);
             var merges = ReadMerges(f, model, vocabulary);
             var added = ReadAddedTokens(f, root);
+            CheckIds(f, vocabulary, added);
             return new TokenizerJsonContent(vocabulary, merges, added);
+        }
+    }
+
+    /// <summary>The largest id Trd accepts (ids index tables as long as the largest id): 2^24, far above Qwen3's 151,669.</summary>
+    public const int MaxId = 1 << 24;
+
+    static string Short(string raw) => raw.Length <= 80 ? raw : raw[..80] + "…";
+
+    /// <summary>
+    /// Every id means one token: an added token may repeat a vocabulary entry's id only with that entry's own text (as
+    /// Qwen3's tokenizer.json does for none of them), and two added tokens never share an id.
+    /// </summary>
+    static void CheckIds(Fields f, Dictionary<string, int> vocabulary, List<AddedToken> added)
+    {
+        var byId = new Dictionary<int, string>();
+        foreach (var (token, id) in vocabulary)
+        {
+            if (id >= MaxId) throw f.Error($"model.vocab[\"{Short(token)}\"]", $"= {id:N0} is more than {MaxId:N0}, the most Trd accepts");
+            if (!byId.TryAdd(id, token)) throw f.Error($"model.vocab[\"{Short(token)}\"]", $"has id {id}, which model.vocab already gives to \"{Short(byId[id])}\"");
+        }
+        var addedById = new Dictionary<int, string>();
+        for (var i = 0; i < added.Count; i++)
+        {
+            var (id, content) = (added[i].Id, added[i].Content);
+            if (!addedById.TryAdd(id, content))
+                throw f.Error($"added_tokens[{i}].id", $"= {id} is also the id of the added token \"{Short(addedById[id])}\"");
+            if (byId.TryGetValue(id, out var entry) && entry != content)
+                throw f.Error($"added_tokens[{i}].id", $"= {id} is the id of model.vocab entry \"{Short(entry)}\", not of \"{Short(content)}\"");
         }
     }
 
@@ -141,7 +170,9 @@ internal static class TokenizerJson
             f.Object(token, field);
             var idElement = f.Required(token, "id", field);
             if (idElement.ValueKind != JsonValueKind.Number || !idElement.TryGetInt32(out var id) || id < 0)
-                throw f.Error(field + ".id", $"expected a non-negative integer, found {idElement.GetRawText()}");
+                throw f.Error(field + ".id", $"expected a non-negative integer, found {Short(idElement.GetRawText())}");
+            if (id >= MaxId)
+                throw f.Error(field + ".id", $"= {id:N0} is more than {MaxId:N0}, the most Trd accepts (ids index a table as long as the largest id)");
             var content = f.String(f.Required(token, "content", field), field + ".content");
             if (content.Length == 0) throw f.Error(field + ".content", "is empty");
             foreach (var flag in new[] { "normalized", "lstrip", "rstrip", "single_word" })

@@ -22,6 +22,12 @@ public sealed record TrainRequest(Qwen3ForCausalLM Student, Qwen3ForCausalLM? Te
 {
     /// <summary>The teacher's stored top-K scores of every example, used instead of <see cref="Teacher"/> when given.</summary>
     public Data.TeacherScoreStore? TeacherScores { get; init; }
+
+    /// <summary>
+    /// The run's metrics log (one line per step, written by the caller's step callback): each checkpoint keeps a copy,
+    /// so a resumed run restores the log of every step it holds, whatever happened to the file since.
+    /// </summary>
+    public string? MetricsPath { get; init; }
 }
 
 /// <summary>How a training run ended.</summary>
@@ -64,9 +70,9 @@ public static class Trainer
         {
             var state = TrainerCheckpoint.ReadState(latest);
             if (state.DataFingerprint != fingerprint)
-                throw new InvalidOperationException($"{latest}: the checkpoint was trained on other examples (fingerprint {state.DataFingerprint}, now {fingerprint}); resume needs the same corpus and config");
+                throw new Checkpoints.CheckpointException(latest, null, $"the checkpoint was trained on other examples (fingerprint {state.DataFingerprint}, now {fingerprint}); resume needs the same corpus and config");
             if (state.TotalSteps != totalSteps || state.Seed != request.Seed)
-                throw new InvalidOperationException($"{latest}: the checkpoint's run had {state.TotalSteps} steps and seed {state.Seed}; this one has {totalSteps} and {request.Seed}");
+                throw new Checkpoints.CheckpointException(latest, null, $"the checkpoint's run had {state.TotalSteps} steps and seed {state.Seed}; this one has {totalSteps} and {request.Seed}");
             TrainerCheckpoint.LoadWeights(latest, request.Student);
             start = state.Step;
         }
@@ -103,7 +109,7 @@ public static class Trainer
                     DataFingerprint = fingerprint,
                     Schedule = new ScheduleState { Peak = c.LearningRate, WarmupSteps = warmup, FloorRatio = c.FloorRatio },
                     Weights = lora is null ? "full" : "lora",
-                });
+                }, metricsLog: request.MetricsPath);
         }
         return new TrainOutcome(totalSteps, start, checkpoint);
     }

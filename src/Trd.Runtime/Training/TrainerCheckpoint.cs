@@ -54,6 +54,9 @@ public static class TrainerCheckpoint
     /// <summary>The optimiser file inside a checkpoint.</summary>
     public const string OptimizerFileName = "optimizer.safetensors";
 
+    /// <summary>A checkpoint's copy of the metrics log up to its step.</summary>
+    public const string MetricsFileName = "metrics.jsonl";
+
     /// <summary>The folder of a checkpoint holding its LoRA adapters in PEFT's format (absent for full fine-tuning).</summary>
     public const string AdapterFolder = "adapter";
 
@@ -63,7 +66,7 @@ public static class TrainerCheckpoint
     public static string Name(long step) => $"step-{step:D6}";
 
     /// <summary>Writes a checkpoint into <paramref name="root"/> and points <c>latest</c> at it; keeps the newest <paramref name="keep"/>.</summary>
-    public static string Save(string root, Qwen3ForCausalLM student, LoraConfig? lora, AdamW optimiser, TrainerState state, int keep = 2)
+    public static string Save(string root, Qwen3ForCausalLM student, LoraConfig? lora, AdamW optimiser, TrainerState state, int keep = 2, string? metricsLog = null)
     {
         Directory.CreateDirectory(root);
         var final = Path.Combine(root, Name(state.Step));
@@ -73,6 +76,13 @@ public static class TrainerCheckpoint
             else Qwen3Checkpoint.Save(student, Path.Combine(temporary, "model"));
             optimiser.Save(Path.Combine(temporary, OptimizerFileName));
             File.WriteAllBytes(Path.Combine(temporary, StateFileName), JsonSerializer.SerializeToUtf8Bytes(state, Json));
+            // The log up to this step (its records are flushed line by line): what a resume restores.
+            if (metricsLog is not null && File.Exists(metricsLog))
+            {
+                using var source = new FileStream(metricsLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+                using var copy = File.Create(Path.Combine(temporary, MetricsFileName));
+                source.CopyTo(copy);
+            }
         }, install: temporary =>
         {
             if (Directory.Exists(final)) Directory.Delete(final, recursive: true);   // a step redone after a resume
@@ -101,8 +111,13 @@ public static class TrainerCheckpoint
     public static TrainerState ReadState(string directory)
     {
         var path = Path.Combine(directory, StateFileName);
-        try { return JsonSerializer.Deserialize<TrainerState>(File.ReadAllBytes(path), Json) ?? throw new CheckpointException(path, null, "empty state"); }
-        catch (JsonException e) { throw new CheckpointException(path, null, e.Message); }
+        TrainerState state;
+        try { state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllBytes(path), Json) ?? throw new CheckpointException(path, null, "empty state"); }
+        catch (JsonException e) { throw new CheckpointException(path, null, Trd.Runtime.Data.JsonErrors.Describe(e)); }
+        if (state.TotalSteps < 1) throw new CheckpointException(path, null, $"total_steps: must be ≥ 1, got {state.TotalSteps}");
+        if (state.Step < 1 || state.Step > state.TotalSteps) throw new CheckpointException(path, null, $"step: must lie in [1, total_steps = {state.TotalSteps}], got {state.Step}");
+        if (state.ExamplesSeen < 0) throw new CheckpointException(path, null, $"examples_seen: must be ≥ 0, got {state.ExamplesSeen}");
+        return state;
     }
 
     /// <summary>Loads a checkpoint's weights into the student (attaching its adapters when it holds LoRA) and its moments into the optimiser.</summary>
