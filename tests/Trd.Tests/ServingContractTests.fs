@@ -48,6 +48,14 @@ let private ids (node: JsonNode) = node.AsArray() |> Seq.map (fun x -> x.GetValu
 let private vllmByPrompt _ (body: JsonNode) _ =
     HttpStatusCode.OK, contract "vllm" (if body["prompt"].AsArray().Count = 3 then "completions-token-ids.json" else "completions-token-ids-prompt-2.json")
 
+/// Both engines' recorded top-2 answers (vllm/completions-prompt-logprobs.json, sglang/generate-input-logprobs.json)
+/// hold the same numbers for context [151644] and trajectory [872; 198; 11], the last token ranked outside the top-2.
+let private expectTopTwo (client: IServedModel) =
+    let scores = client.ScoreTopK([| ScoringRequest("p", [| 151644 |], [| 872; 198; 11 |]) |], 2)[0]
+    Expect.sequenceEqual scores.Ids [| 872; 77091; 198; 25; 40; 1654 |] "ids in rank order"
+    Expect.sequenceEqual scores.LogProbs [| -0.25f; -1.5f; -0.0625f; -3.0f; -0.5f; -1.25f |] "their log-probabilities"
+    Expect.sequenceEqual scores.TargetLogProbs [| -0.25f; -0.0625f; -4.5f |] "each own token's, the last one outside the top-2"
+
 [<Tests>]
 let tests =
     testList "Serving contracts" [
@@ -72,10 +80,7 @@ let tests =
         testCase "vLLM prompt_logprobs: the ranked top-K per trajectory position and the own token's log-probability, even outside the top-K" <| fun () ->
             let replay = always HttpStatusCode.OK (contract "vllm" "completions-prompt-logprobs.json")
             use client = connect ServingEngine.Vllm replay 151936 1
-            let scores = client.ScoreTopK([| ScoringRequest("p", [| 151644 |], [| 872; 198; 11 |]) |], 2)[0]
-            Expect.sequenceEqual scores.Ids [| 872; 77091; 198; 25; 40; 1654 |] "ids in rank order"
-            Expect.sequenceEqual scores.LogProbs [| -0.25f; -1.5f; -0.0625f; -3.0f; -0.5f; -1.25f |] "their log-probabilities"
-            Expect.sequenceEqual scores.TargetLogProbs [| -0.25f; -0.0625f; -4.5f |] "each own token's, the last one ranked 7th"
+            expectTopTwo client
             let sent = replay.Bodies[0]
             Expect.equal (sent["prompt_logprobs"].GetValue<int>()) 2 "asks for the top-2"
             Expect.equal (sent["max_tokens"].GetValue<int>()) 1 "generates one token only"
@@ -180,10 +185,7 @@ let tests =
         testCase "SGLang input_top_logprobs: the top-K per trajectory position and the own token's log-probability from input_token_logprobs" <| fun () ->
             let replay = always HttpStatusCode.OK (contract "sglang" "generate-input-logprobs.json")
             use client = connect ServingEngine.Sglang replay 151936 1
-            let scores = client.ScoreTopK([| ScoringRequest("p", [| 151644 |], [| 872; 198; 11 |]) |], 2)[0]
-            Expect.sequenceEqual scores.Ids [| 872; 77091; 198; 25; 40; 1654 |] "ids in rank order"
-            Expect.sequenceEqual scores.LogProbs [| -0.25f; -1.5f; -0.0625f; -3.0f; -0.5f; -1.25f |] "their log-probabilities"
-            Expect.sequenceEqual scores.TargetLogProbs [| -0.25f; -0.0625f; -4.5f |] "each own token's"
+            expectTopTwo client
             let sent = replay.Bodies[0]
             Expect.isTrue (sent["return_logprob"].GetValue<bool>()) "return_logprob"
             Expect.equal (sent["logprob_start_len"].GetValue<int>()) 0 "from the first position"
