@@ -32,7 +32,7 @@ let study () : string =
         match candidates |> List.tryFind hasResults with
         | Some dir -> dir
         | None ->
-            failwithf "no study found (looked for results.json in %s): run `dotnet run --project src/Trd.Cli -c Release -- study --quick` first, or set TRD_STUDY to a study folder"
+            failwithf "no study found (looked for results.json in %s): run `./trd study --quick` first, or set TRD_STUDY to a study folder"
                 (String.Join(" and ", candidates))
     | dir ->
         let dir = Path.GetFullPath dir

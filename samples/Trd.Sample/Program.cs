@@ -8,17 +8,35 @@
 // shipped inside Trd.Runtime on first use). Any Hugging Face Qwen3 directory (config.json, *.safetensors, tokenizer.json) works too.
 using Trd.Core;
 using Trd.Runtime.Data;
+using Trd.Runtime.Generation;
 using Trd.Runtime.Gym;
 using Trd.Runtime.Pipeline;
 using static TorchSharp.torch;
 
-var options = Options.Parse(args);
+if (args is ["--help"] or ["-h"])
+{
+    Console.WriteLine("Trd.Sample [--out DIR] [--student DIR] [--teacher DIR]: the runtime's API on the gym (docs/getting-started-csharp.md).");
+    return 0;
+}
+Options options;
+try { options = Options.Parse(args); }
+catch (ArgumentException e) { Console.Error.WriteLine($"Trd.Sample: {e.Message} (see --help)"); return 2; }
 
 // 1. Models: a student and, for OPD, a separate teacher. Here the gym's, or directories given on the command line.
 var cache = GymModels.DefaultCacheRoot();
 var student = options.Student ?? GymModels.Ensure(GymModels.Student, cache, Console.WriteLine);
 var teacher = options.Teacher ?? GymModels.Ensure(GymModels.Teacher, cache, Console.WriteLine);
 Console.WriteLine($"student {student}\nteacher {teacher}");
+
+// 1b. One answer from the student: its tokenizer's chat template, the KV-cache sampler, the decoded text.
+var loaded = ModelStore.Load(student, CPU);                                       // the model and its tokenizer
+using (loaded.Model)
+{
+    var prompt = new PromptBuilder(loaded.Tokenizer, enableThinking: false).Encode(Prompts.Initial("Compute 12 + 7 + 30."));
+    var answer = Sampler.Generate(loaded.Model, [prompt],
+        new SamplingOptions { MaxNewTokens = 64, StopTokenIds = loaded.Tokenizer.StopIds, PromptSeeds = [1] })[0];
+    Console.WriteLine($"student's answer: {loaded.Tokenizer.Decode(answer.Tokens, skipSpecialTokens: true)}");
+}
 
 // 2. A recipe, composed from Trd.Core's primitives: TRD's trajectory and teacher context (along y_r, the teacher
 //    seeing y_o), with a generalised JSD (β = 0.1) instead of forward KL and a per-position clip at c = 1.
@@ -78,6 +96,7 @@ foreach (var s in summaries)
 // The records behind the numbers: the first refinement, read back with the runtime's typed reader.
 var first = CorpusStore.Open(pipeline.CorpusDirectory).ReadRefinements()[0];
 Console.WriteLine($"\nfirst y_r ({first.Id}, {first.YRTokenCount} tokens):\n{first.YR}");
+return 0;
 
 /// <summary>The command line: --out DIR, --student DIR, --teacher DIR.</summary>
 sealed record Options(string Out, string? Student, string? Teacher)

@@ -20,6 +20,10 @@ static class Cli
     public static string Cut(string message) =>
         message.Length <= MaxMessage ? message : $"{message[..MaxMessage]}… ({message.Length - MaxMessage:N0} more characters)";
 
+    /// <summary>Ends a command's help with examples (System.CommandLine prints the description first).</summary>
+    public static void Examples(System.CommandLine.Command command, params string[] examples) =>
+        command.Description += "\n\nExamples:\n" + string.Join("\n", examples.Select(e => "  " + e));
+
     public static int Guard(Action action)
     {
         try

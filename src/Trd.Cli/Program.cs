@@ -34,6 +34,10 @@ public static class Program
         root.Add(StudyCommand.Create(Trd.Report.Report.WriteResults));
         root.Add(StudyCommand.Report(Trd.Report.Report.Write));
         root.Add(Serve.ServeCommand.Create());
+        var topic = new Argument<string?>("COMMAND") { Description = "The command to explain (all of them when omitted).", Arity = ArgumentArity.ZeroOrOne };
+        var help = new Command("help", "Show help for trd or one of its commands.") { topic };
+        help.SetAction(parse => root.Parse(parse.GetValue(topic) is { } name ? [name, "--help"] : ["--help"]).Invoke());
+        root.Add(help);
         // Arguments are text, never "@file" response files: `trd tokenize -m M @notes` encodes "@notes".
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parse.Errors.Count > 0)

@@ -21,8 +21,11 @@ static class StudyCommand
         var heldout = new Option<int?>("--heldout-problems") { Description = "Held-out problems (default 64; 32 with --quick)." };
         var subsets = new Option<bool>("--subsets") { Description = "Also run the subset-filter ablation of App. B.3 (OPSD; fail, succ, fail→succ)." };
         var cache = new Option<DirectoryInfo?>("--cache") { Description = "The gym model cache (default: $TRD_CACHE, else $XDG_CACHE_HOME/trd, else ~/.cache/trd)." };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Print every pipeline's lines (each training step, each evaluation) too; they always go to logs/study.log." };
         var command = new Command("study", "Run the paper's comparison (TRD against four dense-KL baselines, OPD and OPSD) on the prefix-failure gym and write report.html.")
-            { output, quick, seeds, modelSeeds, train, heldout, subsets, cache };
+            { output, quick, seeds, modelSeeds, train, heldout, subsets, cache, verbose };
+        Cli.Examples(command, "trd study --quick                 # one seed, the CI plan: about a minute with the models cached",
+            "trd study --model-seeds 3 --out runs/study-m3   # the full plan over three trainings of the models");
         command.SetAction(parse => Cli.Guard(() =>
         {
             var isQuick = parse.GetValue(quick);
@@ -39,13 +42,14 @@ static class StudyCommand
             if (parse.GetValue(modelSeeds) is { } m) options = options with { ModelSeeds = m };   // checked by StudyOptions.Validated
             if (parse.GetValue(train) is { } t) options = options with { TrainProblems = t };
             if (parse.GetValue(heldout) is { } h) options = options with { HeldoutProblems = h };
-            var log = new RunLog(directory);
+            // On the console: the models, the study's own progress and the verdicts; every pipeline's lines go to the log.
+            var terminal = new Terminal(parse.GetValue(verbose), line => !line.StartsWith("gym ", StringComparison.Ordinal));
+            var log = new RunLog(directory, terminal);
             var started = DateTime.UtcNow;
-            var results = new GymStudy(options, log.Line, new ConsoleProgressSink(Console.Error)).Run();
-            foreach (var claim in results.Claims)
-                Console.WriteLine($"{claim.Verdict,-15} {claim.Claim}\n                {claim.Measured}");
+            var results = new GymStudy(options, log.Line, StudyProgress(terminal)).Run();
+            Console.WriteLine(Terminal.VerdictTable(results.Claims));
             var report = writeReport?.Invoke(results, directory);   // from the results in memory; `trd report` rebuilds it from results.json
-            Console.WriteLine($"study finished in {(DateTime.UtcNow - started).TotalMinutes:F1} min: {Path.Combine(directory, StudyResults.FileName)}");
+            Console.WriteLine($"study finished in {Terminal.Duration(DateTime.UtcNow - started)}: {Path.Combine(directory, StudyResults.FileName)}");
             if (report is not null) Console.WriteLine($"report: {report}");
         }));
         return command;
@@ -60,14 +64,37 @@ static class StudyCommand
         return command;
     }
 
-    /// <summary>Log lines to stderr and to logs/study.log in the study directory.</summary>
-    sealed class RunLog(string directory)
+    /// <summary>
+    /// The study's progress: the study's own units with the overall ETA (the pipelines' stages are detail). On a terminal
+    /// one line in place; redirected, a line at each tenth of the plan (all of them with --verbose).
+    /// </summary>
+    static IProgressSink StudyProgress(Terminal terminal)
+    {
+        var inner = terminal.Verbose ? new ConsoleProgressSink(Console.Error) : terminal.Progress();
+        var tenths = -1L;
+        return new Filter(update =>
+        {
+            if (update.Stage != "study" && !terminal.Verbose) return;
+            if (Terminal.Interactive || terminal.Verbose) { inner.Report(update); return; }
+            var tenth = update.Total > 0 ? update.Done * 10 / update.Total : 0;
+            if (tenth == Interlocked.Exchange(ref tenths, tenth)) return;
+            Console.Error.WriteLine(ConsoleProgressSink.Format(update));
+        });
+    }
+
+    sealed class Filter(Action<ProgressUpdate> report) : IProgressSink
+    {
+        public void Report(ProgressUpdate update) => report(update);
+    }
+
+    /// <summary>Log lines to logs/study.log in the study directory, and to the console as the terminal decides.</summary>
+    sealed class RunLog(string directory, Terminal terminal)
     {
         readonly string _path = Path.Combine(directory, "logs", "study.log");
 
         public void Line(string message)
         {
-            Console.Error.WriteLine(message);
+            terminal.Line(message);
             Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
             File.AppendAllText(_path, $"{DateTime.UtcNow:O} {message}\n");
         }

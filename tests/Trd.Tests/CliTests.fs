@@ -170,6 +170,53 @@ let tests =
             Expect.isFalse (File.Exists note) "the note goes with the lock"
         }
     
+        test "./trd --install links the clone's trd into a directory, and the link runs trd from anywhere" {
+            let dir = tempDir ()
+            let run (file: string) (args: string list) (cwd: string) =
+                let psi = ProcessStartInfo(file, args, WorkingDirectory = cwd, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+                use p = Process.Start psi
+                let out, err = p.StandardOutput.ReadToEnd(), p.StandardError.ReadToEnd()
+                p.WaitForExit()
+                p.ExitCode, out, err
+            let code, _, err = run (Path.Combine(TestData.repositoryRoot, "trd")) [ "--install"; dir ] TestData.repositoryRoot
+            Expect.equal code 0 err
+            Expect.stringContains err $"linked as {dir}/trd" "says where"
+            let code, out, err = run (Path.Combine(dir, "trd")) [ "check"; "--config"; Path.Combine(TestData.repositoryRoot, "configs", "gym-opd.json") ] dir
+            Expect.equal code 0 err
+            Expect.stringContains out "valid" "the linked trd runs a command from another directory"
+        }
+
+        test "the gym configs check and run: configs/gym-opsd.json end to end, --set overrides typed and named, the resolved recipe printed and recorded" {
+            for name in [ "gym-opd"; "gym-opsd" ] do
+                let code, out, err = trd [ "check"; "--config"; Path.Combine(TestData.repositoryRoot, "configs", name + ".json") ]
+                Expect.equal code 0 err
+                Expect.stringContains out "recipe TRD" $"{name}: the resolved recipe"
+            let dir = tempDir ()
+            let config = Path.Combine(TestData.repositoryRoot, "configs", "gym-opsd.json")
+            let code, _, err = trd [ "run"; "--config"; config; "--out"; Path.Combine(dir, "run"); "--set"; "train.epochs=1"; "--set"; "eval.k=4" ]
+            Expect.equal code 0 err
+            Expect.stringContains err "recipe TRD: forward KL" "the resolved recipe is printed at start"
+            Expect.isFalse (err.Contains "step 1:") "steps go to the log"
+            Expect.stringContains (File.ReadAllText(Path.Combine(dir, "run", "logs", "trd.log"))) "step 1:" "the log keeps them"
+            let manifest = Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "run", "manifest.json")))
+            Expect.stringContains (string manifest) "forward KL, full vocabulary" "the manifest records the resolved recipe"
+            let recorded = Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "run", "config.json")))
+            Expect.equal (recorded["train"].["epochs"].GetValue<int>()) 1 "the override is in the recorded config"
+            Expect.equal (recorded["eval"].["k"].GetValue<int>()) 4 "both overrides"
+            let summary = Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "run", "eval", "trained", "summary.json")))
+            Expect.equal (summary["datasets"].[0].["k"].GetValue<int>()) 4 "evaluated with K = 4"
+            let code, _, err = trd [ "check"; "--config"; config; "--set"; "train.learning_rate=fast" ]
+            Expect.equal code 2 err
+            Expect.stringContains err "train.learning_rate: expected a number" "a mistyped override names its key"
+            let code, _, err = trd [ "check"; "--config"; config; "--set"; "train.learnig_rate=1" ]
+            Expect.equal code 2 err
+            Expect.stringContains err "learnig_rate" "an unknown key is named"
+            let code, out, _ = trd [ "help"; "run" ]
+            Expect.equal code 0 "trd help run"
+            Expect.stringContains out "--set" "its options"
+            Expect.stringContains out "Examples:" "and examples"
+        }
+
         test "trd serve answers vLLM's /v1/completions with the tokens the in-process sampler draws, and prompt_logprobs with the model's top-K" {
             withServedStudent (fun directory line ->
                 Expect.stringContains line "loopback only" "says it listens on this machine only"

@@ -51,6 +51,13 @@ let private ablation (ablations: string) (script: string) (arms: string list) =
 [<Tests>]
 let tests =
     testSequenced <| testList "Scripts" [
+        testCase "scripts/core-only.fsx: Trd.Core alone scores every recipe with the float64 reference, no TorchSharp" <| fun () ->
+            let code, output = fsi "scripts/core-only.fsx" (TimeSpan.FromMinutes 5.0)
+            Expect.equal code 0 $"dotnet fsi scripts/core-only.fsx exit code; output:\n{output}"
+            for name in [ "Forward KL"; "Forward KL w/ Clip"; "Reverse KL"; "Reverse KL w/ Top-K"; "TRD" ] do
+                Expect.isTrue (Text.RegularExpressions.Regex.IsMatch(output, $"(?m)^{Text.RegularExpressions.Regex.Escape name}\\s+loss \\d")) $"{name}: a loss"
+            Expect.isFalse (output.Contains "TorchSharp") "no TorchSharp"
+
         testCase "a dotnet fsi script uses TorchSharp from the NuGet cache through the loader" <| fun () ->
             // The tour references src/Trd.Runtime's Release build, which building this test project produced.
             let built = Path.Combine(repositoryRoot, "src", "Trd.Runtime", "bin", "Release", "net10.0", "linux-x64", "Trd.Runtime.dll")

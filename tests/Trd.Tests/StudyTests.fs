@@ -93,12 +93,17 @@ let tests =
             for KeyValue(relative, h) in a do Expect.equal b[relative] h $"{relative} is the same"
             Expect.isTrue (a.ContainsKey "results.json") "results.json is compared"
 
-        testCase "trd study --quick finishes and prints every claim and the report's path" <| fun () ->
+        testCase "trd study --quick finishes in under 60 lines, ending with the verdict table and the report's path" <| fun () ->
             let directory = finished ()
-            let _, _, out, _ = quickStudy.Force()
+            let _, _, out, err = quickStudy.Force()
             Expect.stringContains out "report: " "the report's path is printed"
-            let verdicts = Regex.Matches(out, @"^(reproduced|not reproduced|inconclusive)\s", RegexOptions.Multiline)
-            Expect.equal verdicts.Count 14 "a verdict line per claim and setting"
+            let lines = (out + err).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            Expect.isLessThan lines.Length 60 $"the console's lines (stdout and stderr): {lines.Length}"
+            Expect.isFalse (err.Contains "step ") "training steps go to the log, not the console"
+            Expect.isFalse ((out + err).Contains "\u001b[") "no control codes when the output is redirected"
+            let table = Regex.Matches(out, @"^(\w+)\s+(reproduced|not reproduced|inconclusive)\s+(reproduced|not reproduced|inconclusive)\s*$", RegexOptions.Multiline)
+            Expect.equal table.Count 7 "a row per claim with its OPD and OPSD verdicts"
+            Expect.stringContains (File.ReadAllText(Path.Combine(directory, "logs", "study.log"))) "step 1:" "the log keeps every step"
             Expect.isTrue (File.Exists(Path.Combine(directory, "report.html"))) "report.html"
             Expect.isTrue (File.Exists(Path.Combine(directory, "plotly.min.js"))) "plotly.min.js beside it"
             Expect.isTrue (File.Exists(Path.Combine(directory, "logs", "study.log"))) "the log"

@@ -11,15 +11,17 @@ namespace Trd.Runtime.Data;
 public static partial class JsonErrors
 {
     /// <summary>The message of <paramref name="e"/>, reworded; the key it concerns first when the reader knew it.</summary>
-    public static string Describe(JsonException e)
+    public static string Describe(JsonException e, bool omitPosition = false)
     {
         var message = e.Message;
         var where = Position().Match(message);
         var key = e.Path is { Length: > 1 } path ? Key(path) : null;
-        var at = e.LineNumber is { } line ? $"line {line + 1}" + (e.BytePositionInLine is { } column ? $", column {column + 1}" : "") : null;
+        var at = e.LineNumber is { } line && !omitPosition ? $"line {line + 1}" + (e.BytePositionInLine is { } column ? $", column {column + 1}" : "") : null;
         if (where.Success) message = message[..where.Index].TrimEnd();
         var converted = Converted().Match(message);
-        var text = converted.Success ? $"expected {Words(converted.Groups["type"].Value)}"
+        var unmapped = Unmapped().Match(message);
+        var text = unmapped.Success ? $"unknown key '{unmapped.Groups[1].Value}'"
+            : converted.Success ? $"expected {Words(converted.Groups["type"].Value)}"
             : message.Contains("doesn't allow setting null values", StringComparison.Ordinal) ? "must not be null"
             : Words(message.TrimEnd('.'));
         return (key is null ? "" : key + ": ") + text + (at is null ? "" : $" ({at})");
@@ -46,6 +48,8 @@ public static partial class JsonErrors
     private static partial Regex Position();
     [GeneratedRegex(@"could not be converted to (?<type>\S+?)\.?$")]
     private static partial Regex Converted();
+    [GeneratedRegex(@"The JSON property '([^']*)' could not be mapped")]
+    private static partial Regex Unmapped();
     [GeneratedRegex(@"\['([^']*)'\]")]
     private static partial Regex Bracket();
     [GeneratedRegex(@"(System|Trd|Microsoft)\.[\w.`]+(\[\[[^\]]*\]\])?(\[\])?")]

@@ -42,6 +42,9 @@ public sealed record RunManifest(
     string? GitCommit,
     bool? GitDirty)
 {
+    /// <summary>The recipe the run trains with, resolved (the named recipe with the config's overrides), as <c>Recipe.ToString</c> writes it.</summary>
+    public string? Recipe { get; init; }
+
     /// <summary>The file name <see cref="Write"/> uses.</summary>
     public const string FileName = "manifest.json";
 

@@ -28,7 +28,9 @@ public static class ModelStore
                 throw new ConfigException($"{name}.path: '{path}' holds no config.json (expected a Hugging Face model directory)");
             return path;
         }
-        var random = spec.Random ?? throw new ConfigException($"{name}: give 'path' or 'random'");
+        if (spec.Gym is { } gym)
+            return Gym.GymModels.Ensure(gym == "teacher" ? Gym.GymModels.Teacher : Gym.GymModels.Student, Gym.GymModels.DefaultCacheRoot());
+        var random = spec.Random ?? throw new ConfigException($"{name}: give 'path', 'random' or 'gym'");
         var directory = Path.Combine(runDirectory, "models", name);
         if (File.Exists(Path.Combine(directory, "config.json"))) return directory;
 

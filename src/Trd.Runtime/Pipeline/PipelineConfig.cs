@@ -98,14 +98,57 @@ public sealed record PipelineConfig : IJsonOnDeserialized
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     });
 
-    /// <summary>Reads a config file, resolving relative paths against its directory, and validates it.</summary>
-    public static PipelineConfig Load(string path)
+    /// <summary>
+    /// Reads a config file, applies <paramref name="overrides"/> (<c>key.path=value</c>, the CLI's <c>--set</c>), resolves
+    /// relative paths against the file's directory, and validates it.
+    /// </summary>
+    public static PipelineConfig Load(string path, IReadOnlyList<string>? overrides = null)
     {
         string text;
         try { text = File.ReadAllText(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigException($"{path}: cannot read the config: {e.Message}"); }
-        return Parse(text, path).ResolvePaths(Path.GetDirectoryName(Path.GetFullPath(path))!).Validated(path);
+        var source = path;
+        if (overrides is { Count: > 0 }) (text, source) = (Override(text, path, overrides), $"{path} with --set");
+        return Parse(text, source).ResolvePaths(Path.GetDirectoryName(Path.GetFullPath(path))!).Validated(path);
     }
+
+    /// <summary>
+    /// The config text with each <c>key.path=value</c> set (Hydra's and Hugging Face's override syntax): the value is read
+    /// as JSON when it is JSON (<c>1e-4</c>, <c>true</c>, <c>[1, 2]</c>, <c>{"rank": 4}</c>), else as a string
+    /// (<c>recipe=forward-kl</c>); objects on the path are created. The parse that follows checks keys and types, naming
+    /// the key.
+    /// </summary>
+    public static string Override(string text, string source, IReadOnlyList<string> overrides)
+    {
+        JsonObject root;
+        try
+        {
+            root = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, AllowDuplicateProperties = false }) as JsonObject
+                ?? throw new ConfigException($"{source}: the config is not a JSON object");
+        }
+        catch (JsonException e) { throw new ConfigException($"{source}: {Data.JsonErrors.Describe(e)}"); }
+        foreach (var item in overrides)
+        {
+            var equals = item.IndexOf('=');
+            if (equals <= 0) throw new ConfigException($"--set {Short(item)}: expected KEY=VALUE, e.g. train.learning_rate=1e-4");
+            var keys = item[..equals].Split('.');
+            if (keys.Any(string.IsNullOrWhiteSpace)) throw new ConfigException($"--set {Short(item)}: the key '{item[..equals]}' has an empty part");
+            var raw = item[(equals + 1)..];
+            JsonNode? value;
+            try { value = JsonNode.Parse(raw); }
+            catch (JsonException) { value = JsonValue.Create(raw); }
+            var node = root;
+            foreach (var key in keys[..^1])
+            {
+                if (node[key] is null) node[key] = new JsonObject();
+                node = node[key] as JsonObject ?? throw new ConfigException($"--set {Short(item)}: '{key}' is not an object in {source}");
+            }
+            node[keys[^1]] = value;
+        }
+        return root.ToJsonString();
+    }
+
+    static string Short(string text) => text.Length <= 120 ? text : text[..120] + "…";
 
     /// <summary>
     /// Parses config JSON (paths left as written); <paramref name="source"/> names it in errors. Malformed JSON and
@@ -125,7 +168,7 @@ public sealed record PipelineConfig : IJsonOnDeserialized
             return config;
         }
         catch (ConfigWordException e) { throw new ConfigException($"{source}: {e.Key}: {e.Message}"); }
-        catch (JsonException e) { throw new ConfigException($"{source}: {Trd.Runtime.Data.JsonErrors.Describe(e)}"); }
+        catch (JsonException e) { throw new ConfigException($"{source}: {Trd.Runtime.Data.JsonErrors.Describe(e, omitPosition: source.EndsWith(" with --set", StringComparison.Ordinal))}"); }
     }
 
     /// <summary>The same config reading another run's corpus in place (for F# callers, which cannot use <c>with</c>).</summary>
@@ -191,6 +234,11 @@ public sealed record ModelSpec
 {
     /// <summary>A model directory. Exclusive with <see cref="Random"/>.</summary>
     public string? Path { get; init; }
+    /// <summary>
+    /// A gym model (docs/gym.md): "student" or "teacher" of model seed 1, from the model cache ($TRD_CACHE or
+    /// ~/.cache/trd; installed from the shipped models, or trained, on first use). Exclusive with Path and Random.
+    /// </summary>
+    public string? Gym { get; init; }
     /// <summary>A random Qwen3 of this shape, written into the run directory on first use. Exclusive with <see cref="Path"/>.</summary>
     public TinyModelSpec? Random { get; init; }
     /// <summary>For random models: "small" (the built-in small byte-level vocabulary) or a directory holding tokenizer.json.</summary>
@@ -208,7 +256,8 @@ public sealed record ModelSpec
         if (Server is not null) foreach (var p in Server.Errors($"{name}.server")) yield return p;
         if (Random is not null) foreach (var p in Random.Errors($"{name}.random")) yield return p;
         if (Server is not null && Path is null) yield return $"{name}.server: a served model still needs its directory ('path') for the tokenizer and config";
-        if ((Path is null) == (Random is null)) yield return $"{name}: give exactly one of 'path' and 'random'";
+        if (new[] { Path is not null, Random is not null, Gym is not null }.Count(x => x) != 1) yield return $"{name}: give exactly one of 'path', 'random' and 'gym'";
+        if (Gym is { } gym && gym is not ("student" or "teacher")) yield return $"{name}.gym: expected 'student' or 'teacher', got '{gym}'";
         if (Random is not null && string.IsNullOrEmpty(Tokenizer)) yield return $"{name}.tokenizer: a random model needs a tokenizer ('small' or a directory with tokenizer.json)";
         if (Dtype is { } d && !ConfigWords.Dtypes.Any(w => w.Value == d)) yield return $"{name}.dtype: expected {ConfigWords.Expected(ConfigWords.Dtypes)}, got {d}";
     }

@@ -44,10 +44,24 @@ public static class Preflight
         if (!needsModels) return;
         var student = Model(config.Student, "student");
         var teacherNeeded = config.Setting == Setting.Opd && (stages & (Stages.Refine | Stages.Train)) != 0;
-        if (teacherNeeded && config.Teacher is { } teacherSpec)
+        var teacher = teacherNeeded && config.Teacher is { } teacherSpec ? Model(teacherSpec, "teacher") : ((ITokenizer, Qwen3Config)?)null;
+        if (teacher is { } t) SameTokenizer(student.Tokenizer, t.Item1);
+        // Every sequence a stage builds must fit its model's positions: said with the config's keys, before any work.
+        void Fit(string key, int tokens, Qwen3Config shape, string model, string what)
         {
-            var teacher = Model(teacherSpec, "teacher");
-            SameTokenizer(student, teacher);
+            if (tokens > shape.MaxPositionEmbeddings)
+                throw new ConfigException($"{key}: {what} = {tokens:N0} tokens, more than the {model}'s max_position_embeddings ({shape.MaxPositionEmbeddings:N0}); lower them");
+        }
+        if (stages.HasFlag(Stages.Rollout))
+            Fit("rollout", config.Rollout.PromptBudget + config.Rollout.MaxNewTokens, student.Shape, "student", "prompt_budget + max_new_tokens");
+        if (stages.HasFlag(Stages.Refine))
+            Fit("refine", config.Refine.PromptBudget + config.Refine.MaxNewTokens, teacher?.Item2 ?? student.Shape, teacher is null ? "student" : "teacher", "prompt_budget + max_new_tokens");
+        if (stages.HasFlag(Stages.Eval))
+            Fit("eval.sampling", config.Eval.Sampling.PromptBudget + config.Eval.Sampling.MaxNewTokens, student.Shape, "student", "prompt_budget + max_new_tokens");
+        if (stages.HasFlag(Stages.Train))
+        {
+            Fit("train.max_length", config.Train.MaxLength, student.Shape, "student", "max_length");
+            if (teacher is { } tt) Fit("train.max_length", config.Train.MaxLength, tt.Item2, "teacher", "max_length");
         }
     }
 
@@ -58,11 +72,12 @@ public static class Preflight
     }
 
     /// <summary>A model's tokenizer, after checking its files or its random shape and its size against this machine.</summary>
-    static ITokenizer Model(ModelSpec spec, string name)
+    static (ITokenizer Tokenizer, Qwen3Config Shape) Model(ModelSpec spec, string name)
     {
         ITokenizer tokenizer;
         Qwen3Config shape;
-        if (spec.Path is { } path)
+        // A gym model is installed into the cache (a copy of the shipped files, or a training) and checked as a directory.
+        if ((spec.Path ?? (spec.Gym is null ? null : ModelStore.Materialise(spec, "", name))) is { } path)
         {
             var file = Path.Combine(path, "config.json");
             if (!File.Exists(file)) throw new ConfigException($"{name}.path: '{path}' holds no config.json (expected a Hugging Face model directory)");
@@ -80,7 +95,7 @@ public static class Preflight
             shape = random.Shape(tokenizer.VocabularySize);
         }
         Fits(shape, spec.Dtype ?? TorchSharp.torch.ScalarType.Float32, name);
-        return tokenizer;
+        return (tokenizer, shape);
     }
 
     /// <summary>

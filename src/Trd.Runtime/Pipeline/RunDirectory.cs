@@ -80,7 +80,7 @@ public sealed class RunDirectory : IDisposable
     static void Record(string path, string command, PipelineConfig config)
     {
         var manifest = System.IO.Path.Combine(path, RunManifest.FileName);
-        if (!File.Exists(manifest)) RunManifest.Capture(command, System.Text.Json.JsonDocument.Parse(config.ToJson()).RootElement.Clone(), config.Seed).Write(path);
+        if (!File.Exists(manifest)) (RunManifest.Capture(command, System.Text.Json.JsonDocument.Parse(config.ToJson()).RootElement.Clone(), config.Seed) with { Recipe = config.Recipe.ToString() }).Write(path);
         var logs = System.IO.Directory.CreateDirectory(System.IO.Path.Combine(path, "logs")).FullName;
         File.AppendAllText(System.IO.Path.Combine(logs, "commands.log"), $"{DateTime.UtcNow:O}\t{command}\t{Environment.CommandLine}\n");
     }

@@ -91,7 +91,7 @@ public sealed partial class TrdPipeline
         }
         var checkpoint = TrainerCheckpoint.Latest(Path.Combine(TrainDirectory, Trainer.CheckpointsFolder));
         var adapter = checkpoint is null ? null : Path.Combine(checkpoint, TrainerCheckpoint.AdapterFolder);
-        if (checkpoint is null) _log("eval: no training checkpoint yet; only the base model evaluated");
+        if (checkpoint is null) _log("eval: the base model only (this run has no training checkpoint yet)");
         else if (served is not null && System.IO.Directory.Exists(adapter))
         {
             var name = AdapterName(adapter!);

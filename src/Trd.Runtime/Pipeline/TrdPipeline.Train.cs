@@ -100,8 +100,8 @@ public sealed partial class TrdPipeline
     public TrainOutcome Train(bool resume)
     {
         var (examples, counts) = BuildExamples();
-        _log($"train: {examples.Count} sequences ({counts.Refined} along y_r, {counts.Rollout} along y_o; filtered out {counts.FilteredOut}, " +
-             $"skipped {counts.Skipped}: {counts.Empty} empty, {counts.Truncated} truncated, {counts.PromptOverBudget} over budget)");
+        _log($"train: {examples.Count} sequences ({counts.Refined} along y_r, {counts.Rollout} along y_o); {counts.FilteredOut} filtered out, {counts.Skipped} skipped; " +
+             $"of the y_r, {counts.Empty} empty, {counts.Truncated} truncated and {counts.PromptOverBudget} over budget, handled as refine.on_empty and on_truncated say");
         System.IO.Directory.CreateDirectory(TrainDirectory);
         Checkpoints.AtomicFile.Write(Path.Combine(TrainDirectory, "examples.json"), s => System.Text.Json.JsonSerializer.Serialize(s, counts));
 

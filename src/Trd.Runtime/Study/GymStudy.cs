@@ -219,18 +219,23 @@ public sealed class GymStudy
 
     void WriteProblems()
     {
-        void Write(string path, GymSplit split, int count, string prefix, ulong seed)
+        if (!File.Exists(CorpusPath)) AtomicFile.WriteText(CorpusPath, ProblemsJsonl(GymSplit.Corpus, _options.TrainProblems));
+        if (!File.Exists(HeldoutPath)) AtomicFile.WriteText(HeldoutPath, ProblemsJsonl(GymSplit.Heldout, _options.HeldoutProblems));
+    }
+
+    /// <summary>
+    /// The study's problems of a split as JSONL (id, problem, answer, solution): the first <paramref name="count"/> of a
+    /// fixed stream per split (corpus: seed 101, held-out: seed 202), so a smaller plan takes a prefix of a larger one.
+    /// configs/gym-corpus.jsonl and gym-heldout.jsonl are the default plan's (192 and 64; a test holds them to this).
+    /// </summary>
+    public static string ProblemsJsonl(GymSplit split, int count)
+    {
+        var (prefix, seed) = split == GymSplit.Heldout ? ("heldout", 202UL) : ("corpus", 101UL);
+        var problems = GymTask.Problems(seed, GymTask.DefaultLevel, split, count, prefix);
+        return string.Concat(problems.Select(p => JsonSerializer.Serialize(new
         {
-            if (File.Exists(path)) return;
-            var problems = GymTask.Problems(seed, GymTask.DefaultLevel, split, count, prefix);
-            var lines = problems.Select(p => JsonSerializer.Serialize(new
-            {
-                id = p.Id, problem = GymTask.Question(p.Terms), answer = GymTask.Answer(p.Terms), solution = GymTask.Solution(p.Terms),
-            }));
-            AtomicFile.WriteText(path, string.Concat(lines.Select(l => l + "\n")));
-        }
-        Write(CorpusPath, GymSplit.Corpus, _options.TrainProblems, "corpus", 101);
-        Write(HeldoutPath, GymSplit.Heldout, _options.HeldoutProblems, "heldout", 202);
+            id = p.Id, problem = GymTask.Question(p.Terms), answer = GymTask.Answer(p.Terms), solution = GymTask.Solution(p.Terms),
+        }) + "\n"));
     }
 
     EvalConfig EvalConfig(bool baseModel) => new()
