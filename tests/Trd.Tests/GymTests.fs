@@ -35,6 +35,11 @@ let private config = { FsCheckConfig.defaultConfig with maxTest = 300 }
 [<Tests>]
 let tests =
     testList "Gym" [
+        testCase "configs/gym-corpus.jsonl and gym-heldout.jsonl are the default study plan's problems" <| fun () ->
+            let shipped name = IO.File.ReadAllText(IO.Path.Combine(TestData.repositoryRoot, "configs", name))
+            Expect.equal (shipped "gym-corpus.jsonl") (Trd.Runtime.Study.GymStudy.ProblemsJsonl(GymSplit.Corpus, 192)) "the corpus split, 192 problems"
+            Expect.equal (shipped "gym-heldout.jsonl") (Trd.Runtime.Study.GymStudy.ProblemsJsonl(GymSplit.Heldout, 64)) "the held-out split, 64 problems"
+
         testCase "model seeds: seed 1 is the recipe itself; seed m moves every seed of the init_from chain and keeps shared phases shared" <| fun () ->
             let student, teacher = Trd.Runtime.Gym.GymModels.Student, Trd.Runtime.Gym.GymModels.Teacher
             Expect.equal (student.WithModelSeed(1).Key) student.Key "model seed 1: the student's own key"
