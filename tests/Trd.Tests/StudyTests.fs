@@ -209,12 +209,12 @@ let tests =
                     let a = byName[analysisName]
                     let r = t["lengths"][resultsName]
                     let what = $"{setting} {resultsName}"
-                    Expect.equal (a["lengths"]["Count"] |> int32) (r["count"] |> int32) $"{what}: count"
-                    for analysisKey, resultsKey in [ "Mean", "mean"; "Median", "median"; "P10", "p10"; "P90", "p90" ] do
+                    Expect.equal (a["lengths"]["count"] |> int32) (r["count"] |> int32) $"{what}: count"
+                    for analysisKey, resultsKey in [ "mean", "mean"; "median", "median"; "p10", "p10"; "p90", "p90" ] do
                         Expect.floatClose Accuracy.veryHigh (a["lengths"][analysisKey] |> num) (r[resultsKey] |> num) $"{what}: {resultsKey}"
                     let accuracy = t.["accuracy"].[resultsName].["mean"] |> num
                     Expect.floatClose Accuracy.veryHigh (a["accuracy"] |> num) accuracy $"{what}: accuracy"
-                for analysisKey, resultsKey in [ "PassPass", "pass_pass"; "PassFail", "pass_fail"; "FailPass", "fail_pass"; "FailFail", "fail_fail" ] do
+                for analysisKey, resultsKey in [ "pass_pass", "pass_pass"; "pass_fail", "pass_fail"; "fail_pass", "fail_pass"; "fail_fail", "fail_fail" ] do
                     Expect.equal (analysis["joint"][analysisKey] |> int32) (t["joint"][resultsKey] |> int32) $"{setting} joint {resultsKey}"
 
         testCase "every method reads its setting's one corpus in place: no copy, its config.json names it, its run directory is recorded" <| fun () ->

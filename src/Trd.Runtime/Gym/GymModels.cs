@@ -99,7 +99,7 @@ public static class GymModels
 
     /// <summary>Reads a cached model's card.</summary>
     public static GymModelCard ReadCard(string directory) =>
-        JsonSerializer.Deserialize<GymModelCard>(File.ReadAllText(Path.Combine(directory, "card.json")))
+        JsonSerializer.Deserialize<GymModelCard>(File.ReadAllText(Path.Combine(directory, "card.json")), new JsonSerializerOptions { PropertyNameCaseInsensitive = true })
         ?? throw new InvalidDataException($"{directory}/card.json is empty");
 
     /// <summary>

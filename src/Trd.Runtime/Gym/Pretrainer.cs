@@ -11,7 +11,11 @@ using GymTask = Trd.Core.Gym;
 namespace Trd.Runtime.Gym;
 
 /// <summary>One logged pretraining step.</summary>
-public sealed record PretrainStep(int Step, double Loss, double LearningRate, double? SolveAccuracy = null);
+public sealed record PretrainStep(
+    [property: System.Text.Json.Serialization.JsonPropertyName("step")] int Step,
+    [property: System.Text.Json.Serialization.JsonPropertyName("loss")] double Loss,
+    [property: System.Text.Json.Serialization.JsonPropertyName("learning_rate")] double LearningRate,
+    [property: System.Text.Json.Serialization.JsonPropertyName("solve_accuracy")] double? SolveAccuracy = null);
 
 /// <summary>
 /// Supervised pretraining of a gym model on <see cref="GymData"/>'s stream: next-token cross-entropy on the

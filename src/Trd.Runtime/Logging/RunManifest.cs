@@ -43,7 +43,7 @@ public sealed record RunManifest(
     bool? GitDirty)
 {
     /// <summary>The recipe the run trains with, resolved (the named recipe with the config's overrides), as <c>Recipe.ToString</c> writes it.</summary>
-    public string? Recipe { get; init; }
+    public string? ResolvedRecipe { get; init; }
 
     /// <summary>The file name <see cref="Write"/> uses.</summary>
     public const string FileName = "manifest.json";

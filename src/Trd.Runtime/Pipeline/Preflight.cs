@@ -52,11 +52,11 @@ public static class Preflight
             if (tokens > shape.MaxPositionEmbeddings)
                 throw new ConfigException($"{key}: {what} = {tokens:N0} tokens, more than the {model}'s max_position_embeddings ({shape.MaxPositionEmbeddings:N0}); lower them");
         }
-        if (stages.HasFlag(Stages.Rollout))
+        if (stages.HasFlag(Stages.Rollout) && config.Corpus is null)
             Fit("rollout", config.Rollout.PromptBudget + config.Rollout.MaxNewTokens, student.Shape, "student", "prompt_budget + max_new_tokens");
-        if (stages.HasFlag(Stages.Refine))
+        if (stages.HasFlag(Stages.Refine) && config.Corpus is null)
             Fit("refine", config.Refine.PromptBudget + config.Refine.MaxNewTokens, teacher?.Item2 ?? student.Shape, teacher is null ? "student" : "teacher", "prompt_budget + max_new_tokens");
-        if (stages.HasFlag(Stages.Eval))
+        if (stages.HasFlag(Stages.Eval) && config.Eval.Problems.Length > 0)
             Fit("eval.sampling", config.Eval.Sampling.PromptBudget + config.Eval.Sampling.MaxNewTokens, student.Shape, "student", "prompt_budget + max_new_tokens");
         if (stages.HasFlag(Stages.Train))
         {

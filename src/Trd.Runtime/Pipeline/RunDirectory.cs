@@ -51,10 +51,10 @@ public sealed class RunDirectory : IDisposable
             if (File.Exists(recorded))
             {
                 if (mustBeFresh)
-                    throw new ConfigException($"{path} already holds a run; pass --resume to continue it, or choose another --out");
+                    throw new ConfigException($"{path} already holds a run; pass --resume to continue it, choose another --out, or delete {path} to start over");
                 var existing = PipelineConfig.Parse(File.ReadAllText(recorded), recorded);
                 if (existing.ToJson() != config.ToJson())
-                    throw new ConfigException($"{recorded}: the run was started with another config than {configSource ?? "this one"}; use another directory, or omit --config to use the recorded one");
+                    throw new ConfigException($"{recorded}: the run was started with another config than {configSource ?? "this one"}; use another --out, omit --config to continue with the recorded one, or delete {path} to start over with this config");
             }
             else AtomicFile.WriteText(recorded, config.ToJson());
             Record(path, command, config);
@@ -80,7 +80,7 @@ public sealed class RunDirectory : IDisposable
     static void Record(string path, string command, PipelineConfig config)
     {
         var manifest = System.IO.Path.Combine(path, RunManifest.FileName);
-        if (!File.Exists(manifest)) (RunManifest.Capture(command, System.Text.Json.JsonDocument.Parse(config.ToJson()).RootElement.Clone(), config.Seed) with { Recipe = config.Recipe.ToString() }).Write(path);
+        if (!File.Exists(manifest)) (RunManifest.Capture(command, System.Text.Json.JsonDocument.Parse(config.ToJson()).RootElement.Clone(), config.Seed) with { ResolvedRecipe = config.Recipe.ToString() }).Write(path);
         var logs = System.IO.Directory.CreateDirectory(System.IO.Path.Combine(path, "logs")).FullName;
         File.AppendAllText(System.IO.Path.Combine(logs, "commands.log"), $"{DateTime.UtcNow:O}\t{command}\t{Environment.CommandLine}\n");
     }

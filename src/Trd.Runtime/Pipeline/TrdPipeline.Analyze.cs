@@ -24,6 +24,9 @@ public sealed record CorpusReport(
 
 public sealed partial class TrdPipeline
 {
+    /// <summary>analysis.json: the report's indented form, Core's records (lengths, joint outcome) in snake_case like the rest.</summary>
+    static readonly System.Text.Json.JsonSerializerOptions AnalysisJson = new(RunJson.Indented) { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower };
+
     /// <summary>
     /// Lengths (in student tokens; y* with the end-of-turn token, as y_o and y_r are counted) and verifier accuracy of
     /// y*, y_o and y_r; the 2×2 joint outcome of y_o and y_r; the refinement statuses; the size of each subset filter.
@@ -63,7 +66,7 @@ public sealed partial class TrdPipeline
         }
         var status = refinements.Values.GroupBy(f => f.Status).ToDictionary(g => g.Key, g => g.Count());
         var report = new CorpusReport(rollouts.Count, stats.ToArray(), joint, status, subsets);
-        Checkpoints.AtomicFile.Write(Path.Combine(AnalysisDirectory, "analysis.json"), s => JsonSerializer.Serialize(s, report, ReportJson));
+        Checkpoints.AtomicFile.Write(Path.Combine(AnalysisDirectory, "analysis.json"), s => JsonSerializer.Serialize(s, report, AnalysisJson));
         VerlExport.Write(Path.Combine(SharesCorpus ? AnalysisDirectory : CorpusDirectory, "corpus.parquet"),
             rollouts.Select(r => (r, refinements.TryGetValue(r.Id, out var f) ? f : null)), refined.Length > 0 ? Trajectory.Refined : Trajectory.Rollout);
         _log($"analyze: {rollouts.Count} records; y_o accuracy {stats.First(s => s.Trajectory == "y_o").Accuracy:P1}" +
