@@ -1,8 +1,5 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using System.Text.Json.Serialization;
 using Trd.Runtime.Data;
-using Trd.Runtime.Generation;
 
 namespace Trd.Cli.Serve;
 
