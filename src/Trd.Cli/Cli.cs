@@ -20,9 +20,36 @@ static class Cli
     public static string Cut(string message) =>
         message.Length <= MaxMessage ? message : $"{message[..MaxMessage]}… ({message.Length - MaxMessage:N0} more characters)";
 
-    /// <summary>Ends a command's help with examples (System.CommandLine prints the description first).</summary>
-    public static void Examples(System.CommandLine.Command command, params string[] examples) =>
-        command.Description += "\n\nExamples:\n" + string.Join("\n", examples.Select(e => "  " + e));
+    static readonly Dictionary<System.CommandLine.Command, string[]> ExamplesOf = [];
+
+    /// <summary>Examples printed at the end of a command's help (<see cref="WithExamples"/>).</summary>
+    public static void Examples(System.CommandLine.Command command, params string[] examples) => ExamplesOf[command] = examples;
+
+    /// <summary>The root's help, followed by the helped command's examples.</summary>
+    public static void WithExamples(System.CommandLine.RootCommand root)
+    {
+        var help = root.Options.OfType<System.CommandLine.Help.HelpOption>().First();
+        if (help.Action is System.CommandLine.Help.HelpAction inner) help.Action = new ExamplesHelp(inner);
+    }
+
+    sealed class ExamplesHelp(System.CommandLine.Help.HelpAction inner) : System.CommandLine.Invocation.SynchronousCommandLineAction
+    {
+        /// <summary>As help itself: `trd train --help` shows help even though --out is missing.</summary>
+        public override bool ClearsParseErrors => true;
+
+        public override int Invoke(System.CommandLine.ParseResult parse)
+        {
+            var code = inner.Invoke(parse);
+            if (ExamplesOf.TryGetValue(parse.CommandResult.Command, out var examples))
+            {
+                var output = parse.InvocationConfiguration.Output;
+                output.WriteLine("Examples:");
+                foreach (var example in examples) output.WriteLine("  " + example);
+                output.WriteLine();
+            }
+            return code;
+        }
+    }
 
     public static int Guard(Action action)
     {

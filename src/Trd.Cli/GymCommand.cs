@@ -18,6 +18,8 @@ static class GymCommand
         var modelSeeds = new Option<int?>("--model-seeds") { Description = "Model seeds 1 … N (default 1), as trd study --model-seeds." };
         var command = new Command("gym", "Install from the shipped models, find in the cache, or train the prefix-failure gym's student and OPD teacher, and print their validation accuracies.")
             { cache, retrain, modelSeeds };
+        Cli.Examples(command, "trd gym                   # install (or find) the gym's student and teacher, print their cards",
+            "trd gym --model-seeds 3   # the three shipped pairs");
         command.SetAction(parse => Cli.Guard(() =>
         {
             var isRetrain = parse.GetValue(retrain);

@@ -38,6 +38,7 @@ public static class Program
         var help = new Command("help", "Show help for trd or one of its commands.") { topic };
         help.SetAction(parse => root.Parse(parse.GetValue(topic) is { } name ? [name, "--help"] : ["--help"]).Invoke());
         root.Add(help);
+        Cli.WithExamples(root);
         // Arguments are text, never "@file" response files: `trd tokenize -m M @notes` encodes "@notes".
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parse.Errors.Count > 0)

@@ -60,6 +60,7 @@ static class StudyCommand
     {
         var study = new Option<DirectoryInfo>("--study", "-s") { Description = "The study directory holding results.json.", Required = true };
         var command = new Command("report", "Rebuild report.html from a study's results.json (checked against the results schema).") { study };
+        Cli.Examples(command, "trd report --study runs/study", "trd report --study runs/study-quick");
         command.SetAction(parse => Cli.Guard(() => Console.WriteLine($"report: {writeReport(parse.GetRequiredValue(study).FullName)}")));
         return command;
     }

@@ -37,6 +37,7 @@ static class ToolCommands
             Arity = ArgumentArity.ZeroOrOne,
         };
         var command = new Command("tokenize", "The token ids and pieces of TEXT under a model directory's tokenizer.") { model, idsOnly, textFile, text };
+        Cli.Examples(command, "trd tokenize -m ~/models/Qwen3-1.7B \"Wait, 12+7=19.\"", "trd tokenize -m ~/models/Qwen3-1.7B --ids-only --text-file prompt.txt");
         command.SetAction(parse => Cli.Guard(() =>
         {
             var input = Text(parse.GetValue(text), parse.GetValue(textFile), "TEXT");
@@ -69,6 +70,8 @@ static class ToolCommands
         var thinking = new Option<bool>("--thinking") { Description = "Qwen3 thinking mode in the chat template." };
         var device = new Option<string?>("--device") { Description = "Torch device (cpu, cuda, cuda:1); default: TRD_DEVICE or the best available." };
         var command = new Command("generate", "Sample responses from a model directory.") { model, prompt, textFile, raw, samples, maxNew, temperature, topP, topK, seed, thinking, device };
+        Cli.Examples(command, "trd generate -m ~/models/Qwen3-1.7B \"Compute 12 + 7 + 30.\" -n 4",
+            "trd generate -m ~/models/Qwen3-1.7B --raw --max-new-tokens 32 -t 0 \"The capital of France is\"");
         command.SetAction(parse => Cli.Guard(() =>
         {
             var text = Text(parse.GetValue(prompt), parse.GetValue(textFile), "PROMPT");

@@ -92,6 +92,13 @@ let tests =
             let code, out, _ = trd [ "train"; "--help" ]
             Expect.equal code 0 "exit 0"
             Expect.stringContains out "--resume" "train --help shows --resume"
+            // Every command's help works although its required options are missing, and ends with two examples.
+            for c in [ "rollout"; "refine"; "train"; "eval"; "analyze"; "run"; "check"; "tokenize"; "generate"; "gym"; "study"; "report"; "serve" ] do
+                let code, out, err = trd [ c; "--help" ]
+                Expect.equal code 0 $"{c} --help: {err}"
+                let tail = out.TrimEnd().Split('\n') |> Array.rev |> Array.truncate 3 |> Array.rev
+                Expect.equal tail[0] "Examples:" $"{c} --help ends with its examples"
+                Expect.isTrue (tail[1].Contains $"trd {c}" && tail[2].Contains $"trd {c}") $"{c}: two examples of itself"
         }
 
         test "tokenize --ids-only prints the tokenizer's ids" {

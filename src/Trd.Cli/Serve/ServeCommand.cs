@@ -38,6 +38,8 @@ static class ServeCommand
         var device = new Option<string?>("--device") { Description = "Torch device (cpu, cuda, cuda:1); default: TRD_DEVICE or the best available." };
         var command = new Command("serve", "Serve a model directory with vLLM's /v1/completions and SGLang's /generate (token ids in and out, prompt log-probabilities, LoRA adapters).")
             { model, name, adapters, host, port, maxBatch, device };
+        Cli.Examples(command, "trd serve -m ~/.cache/trd/gym/student-ef7afb9ea3c4 --port 8000",
+            "trd serve -m ~/models/Qwen3-1.7B --adapter trained=runs/x/train/checkpoints/step-000024/adapter");
         command.SetAction(parse => Cli.Guard(() =>
         {
             var chosen = parse.GetValue(port);
