@@ -36,10 +36,10 @@ public sealed class CorpusStore
     public string PathOf(string stage) => Path.Combine(Directory, stage + ".jsonl");
 
     /// <summary>Stage 1's records, in file order.</summary>
-    public IReadOnlyList<RolloutRecord> ReadRollouts() => Checked(RolloutsStage, RecordFile.Read<RolloutRecord>(PathOf(RolloutsStage), _repairs.Add), r => r.Id);
+    public IReadOnlyList<RolloutRecord> ReadRollouts() => RecordFile.ReadUnique<RolloutRecord>(PathOf(RolloutsStage), r => r.Id, _repairs.Add);
 
     /// <summary>Stage 2's records, in file order.</summary>
-    public IReadOnlyList<RefinementRecord> ReadRefinements() => Checked(RefinementsStage, RecordFile.Read<RefinementRecord>(PathOf(RefinementsStage), _repairs.Add), r => r.Id);
+    public IReadOnlyList<RefinementRecord> ReadRefinements() => RecordFile.ReadUnique<RefinementRecord>(PathOf(RefinementsStage), r => r.Id, _repairs.Add);
 
     /// <summary>The ids a stage has written.</summary>
     public HashSet<string> CompletedIds(string stage) => stage switch
@@ -54,16 +54,4 @@ public sealed class CorpusStore
 
     /// <summary>Appends a batch of stage-2 records.</summary>
     public void AppendRefinements(IEnumerable<RefinementRecord> records) => RecordFile.Append(PathOf(RefinementsStage), records);
-
-    IReadOnlyList<T> Checked<T>(string stage, IReadOnlyList<T> records, Func<T, string> id)
-    {
-        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (var i = 0; i < records.Count; i++)
-        {
-            if (seen.TryGetValue(id(records[i]), out var first))
-                throw new CorpusException($"{PathOf(stage)}: id '{id(records[i])}' is recorded twice (records {first + 1} and {i + 1})");
-            seen[id(records[i])] = i;
-        }
-        return records;
-    }
 }

@@ -65,23 +65,21 @@ public static class RecordFile
         Lines(path, log).Select(l => Parse(path, l, line => JsonSerializer.Deserialize<T>(line, Json))).ToArray();
 
     /// <summary>
-    /// The records of <paramref name="path"/> by id; a second record with an id (two writers, a hand-edited file) is an
-    /// error naming the file, both lines and the id.
+    /// The records of <paramref name="path"/> in file order, each id once: a second record with an id (two writers, a
+    /// hand-edited file) is an error naming the file, both lines and the id.
     /// </summary>
-    public static Dictionary<string, T> ReadById<T>(string path, Func<T, string> id, Action<string>? log = null)
+    public static IReadOnlyList<T> ReadUnique<T>(string path, Func<T, string> id, Action<string>? log = null)
     {
-        var result = new Dictionary<string, T>(StringComparer.Ordinal);
+        var records = new List<T>();
         var lines = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var line in Lines(path, log))
         {
             var record = Parse(path, line, text => JsonSerializer.Deserialize<T>(text, Json));
-            var key = id(record);
-            if (lines.TryGetValue(key, out var first))
-                throw new CorpusException($"{path}, line {line.Number}: a second record for id '{key}' (the first is on line {first}); one run directory has one writer — remove the duplicate or rerun into a fresh directory");
-            lines[key] = line.Number;
-            result[key] = record;
+            if (!lines.TryAdd(id(record), line.Number))
+                throw new CorpusException($"{path}, line {line.Number}: id '{id(record)}' is recorded twice (first on line {lines[id(record)]}); one run directory has one writer — remove the duplicate or rerun into a fresh directory");
+            records.Add(record);
         }
-        return result;
+        return records;
     }
 
     /// <summary>The records of <paramref name="path"/> as JSON objects (for scripts and notebooks).</summary>

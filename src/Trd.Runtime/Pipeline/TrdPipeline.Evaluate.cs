@@ -156,7 +156,7 @@ public sealed partial class TrdPipeline
         foreach (var (dataset, problems) in datasets)
         {
             var path = Path.Combine(directory, dataset + ".jsonl");
-            var records = RecordFile.ReadById<EvalRecord>(path, r => r.Id, _log);
+            var records = RecordFile.ReadUnique<EvalRecord>(path, r => r.Id, _log).ToDictionary(r => r.Id);
             var batches = problems.Chunk(Config.Eval.Sampling.BatchSize).ToArray();
             var started = DateTime.UtcNow;
             long tokens = 0;

@@ -63,7 +63,7 @@ public sealed class StudyAggregator
             if (!_evaluated.TryGetValue(path, out var verdicts))
             {
                 if (!File.Exists(path)) throw new FileNotFoundException($"{path}: missing evaluation (run the study again to finish it)", path);
-                verdicts = RecordFile.ReadById<EvalRecord>(path, r => r.Id, _ => { }).ToDictionary(r => r.Key, r => r.Value.Samples.Select(s => s.Correct).ToArray());
+                verdicts = RecordFile.ReadUnique<EvalRecord>(path, r => r.Id, _ => { }).ToDictionary(r => r.Id, r => r.Samples.Select(s => s.Correct).ToArray());
             }
             outcomes.Add(_heldout.Select(id => verdicts.TryGetValue(id, out var v) ? v
                 : throw new InvalidDataException($"{path}: no samples for held-out problem {id}")).ToArray());
