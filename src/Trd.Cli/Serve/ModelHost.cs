@@ -129,10 +129,10 @@ sealed class ModelHost : IDisposable
 
     Trd.Runtime.Models.Qwen3ForCausalLM Model(string name) { lock (_models) return _models[name].Model.Model; }
 
-    Task<T> Enqueue<T>(Work work)
+    async Task<T> Enqueue<T>(Work work)
     {
         if (!_queue.Writer.TryWrite(work)) throw new InvalidOperationException("the server is stopping");
-        return work.Done.Task.ContinueWith(t => (T)t.Result!, TaskContinuationOptions.ExecuteSynchronously);
+        return (T)(await work.Done.Task)!;    // a failed job rethrows its own exception (a 400 stays a 400)
     }
 
     /// <summary>

@@ -39,6 +39,12 @@ public sealed record SamplingOptions
     public IReadOnlyList<long>? PromptSeeds { get; init; }
 
     /// <summary>
+    /// The seed a served request for prompt <paramref name="prompt"/> carries: its own, or without
+    /// <see cref="PromptSeeds"/> the call's <see cref="Seed"/> (what one seeded request with several prompts means to vLLM).
+    /// </summary>
+    public long SeedOf(int prompt) => PromptSeeds is { } seeds ? seeds[prompt] : Seed;
+
+    /// <summary>
     /// Sample only ids below this (0: no limit): the tokenizer's vocabulary size, when the model's output layer is
     /// padded past it (Qwen3: 151,936 rows for 151,669 ids) and an id there would decode to nothing.
     /// </summary>

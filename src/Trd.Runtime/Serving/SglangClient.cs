@@ -44,11 +44,10 @@ public sealed class SglangClient : IServedModel
     public IReadOnlyList<Generated> Generate(IReadOnlyList<int[]> prompts, SamplingOptions options)
     {
         var n = options.SamplesPerPrompt;
-        var seeds = options.PromptSeeds ?? Enumerable.Repeat(options.Seed, prompts.Count).ToArray();
         var requests = Enumerable.Range(0, prompts.Count * n).Select(row =>
         {
             var (p, j) = (row / n, row % n);
-            var seed = SequenceSampling.SampleSeed(seeds[p], j);
+            var seed = SequenceSampling.SampleSeed(options.SeedOf(p), j);
             var body = Body(prompts[p]);
             body["sampling_params"] = new JsonObject
             {

@@ -37,18 +37,17 @@ public sealed class VllmClient : IServedModel
     public IReadOnlyList<Generated> Generate(IReadOnlyList<int[]> prompts, SamplingOptions options)
     {
         var n = options.SamplesPerPrompt;
-        var seeds = options.PromptSeeds ?? Enumerable.Repeat(options.Seed, prompts.Count).ToArray();
         var requests = prompts.Select((prompt, p) =>
         {
             var body = new JsonObject
             {
                 ["model"] = _model, ["prompt"] = Ids(prompt),
                 ["n"] = n, ["max_tokens"] = options.MaxNewTokens, ["temperature"] = options.Temperature, ["top_p"] = options.TopP,
-                ["top_k"] = options.TopK > 0 ? options.TopK : -1, ["seed"] = seeds[p],
+                ["top_k"] = options.TopK > 0 ? options.TopK : -1, ["seed"] = options.SeedOf(p),
                 ["stop_token_ids"] = Ids(options.StopTokenIds),
                 ["skip_special_tokens"] = false, ["return_token_ids"] = true,
             };
-            var what = $"{_pool.Describe}/v1/completions (prompt {p} of {prompts.Count}: {prompt.Length} tokens, n = {n}, seed {seeds[p]})";
+            var what = $"{_pool.Describe}/v1/completions (prompt {p} of {prompts.Count}: {prompt.Length} tokens, n = {n}, seed {options.SeedOf(p)})";
             return new ServerRequest<Generated[]>("v1/completions", body.ToJsonString(), what, answer => ReadChoices(answer, p, n, options.MaxNewTokens, what));
         }).ToArray();
         return _pool.Send(requests).SelectMany(x => x).ToArray();
