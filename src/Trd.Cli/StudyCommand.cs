@@ -11,7 +11,7 @@ namespace Trd.Cli;
 /// </summary>
 static class StudyCommand
 {
-    public static Command Create(Func<StudyResults, string, string>? writeReport)
+    public static Command Create(Func<StudyResults, string, string>? writeReport, Func<GridResults, string, string>? writeGridReport = null)
     {
         var output = new Option<DirectoryInfo?>("--out", "-o") { Description = "The study directory (default: runs/study, or runs/study-quick with --quick). A rerun resumes it." };
         var quick = new Option<bool>("--quick") { Description = "One seed, 64 corpus and 32 held-out problems: the CI plan (a few minutes)." };
@@ -21,15 +21,23 @@ static class StudyCommand
         var heldout = new Option<int?>("--heldout-problems") { Description = "Held-out problems (default 64; 32 with --quick)." };
         var subsets = new Option<bool>("--subsets") { Description = "Also run the subset-filter ablation of App. B.3 (OPSD; fail, succ, fail→succ)." };
         var cache = new Option<DirectoryInfo?>("--cache") { Description = "The gym model cache (default: $TRD_CACHE, else $XDG_CACHE_HOME/trd, else ~/.cache/trd)." };
+        var grid = new Option<string[]>("--grid")
+        {
+            Description = "Run the comparison in every cell of a grid of gym variants: KNOB=V1,V2,… per knob (catch, recovery, slip, terms; docs/gym.md, \"Knobs\"). A knob left out keeps its default.",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Print every pipeline's lines (each training step, each evaluation) too; they always go to logs/study.log." };
         var command = new Command("study", "Run the paper's comparison (TRD against four dense-KL baselines, OPD and OPSD) on the prefix-failure gym and write report.html.")
-            { output, quick, seeds, modelSeeds, train, heldout, subsets, cache, verbose };
+            { output, quick, seeds, modelSeeds, train, heldout, subsets, grid, cache, verbose };
         Cli.Examples(command, "trd study --quick                 # one seed, the CI plan: about a minute with the models cached",
-            "trd study --model-seeds 3 --out runs/study-m3   # the full plan over three trainings of the models");
+            "trd study --grid catch=0,0.4,0.8 recovery=line,restart   # where TRD wins: six gym variants, into runs/grid");
         command.SetAction(parse => Cli.Guard(() =>
         {
             var isQuick = parse.GetValue(quick);
-            var directory = parse.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("runs", isQuick ? "study-quick" : "study"));
+            var gridArguments = parse.GetValue(grid) ?? [];
+            var isGrid = parse.GetResult(grid) is not null;
+            var defaultName = (isGrid ? "grid" : "study") + (isQuick ? "-quick" : "");
+            var directory = parse.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("runs", defaultName));
             var options = new StudyOptions
             {
                 Directory = directory, CacheRoot = parse.GetValue(cache)?.FullName ?? GymModels.DefaultCacheRoot(),
@@ -42,10 +50,24 @@ static class StudyCommand
             if (parse.GetValue(modelSeeds) is { } m) options = options with { ModelSeeds = m };   // checked by StudyOptions.Validated
             if (parse.GetValue(train) is { } t) options = options with { TrainProblems = t };
             if (parse.GetValue(heldout) is { } h) options = options with { HeldoutProblems = h };
+            var plan = isGrid ? GridPlan.Parse(options, gridArguments) : null;   // every knob and cell checked before anything is written
             // On the console: the models, the study's own progress and the verdicts; every pipeline's lines go to the log.
             var terminal = new Terminal(parse.GetValue(verbose), line => !line.StartsWith("gym ", StringComparison.Ordinal));
             var log = new RunLog(directory, terminal);
             var started = DateTime.UtcNow;
+            if (plan is not null)
+            {
+                var gridResults = new GymGrid(plan, log.Line, StudyProgress(terminal)).Run((cell, cellResults) =>
+                {
+                    var cellReport = writeReport?.Invoke(cellResults, plan.CellDirectory(cell));
+                    Console.WriteLine($"cell {cell}: " + (cellReport ?? Path.Combine(plan.CellDirectory(cell), StudyResults.FileName)));
+                });
+                Console.WriteLine(Terminal.GridTable(gridResults));
+                var gridReport = writeGridReport?.Invoke(gridResults, directory);
+                Console.WriteLine($"grid finished in {Terminal.Duration(DateTime.UtcNow - started)}: {Path.Combine(directory, GridResults.FileName)}");
+                if (gridReport is not null) Console.WriteLine($"report: {gridReport}");
+                return;
+            }
             var results = new GymStudy(options, log.Line, StudyProgress(terminal)).Run();
             Console.WriteLine(Terminal.VerdictTable(results.Claims));
             var report = writeReport?.Invoke(results, directory);   // from the results in memory; `trd report` rebuilds it from results.json

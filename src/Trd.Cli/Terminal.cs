@@ -104,6 +104,30 @@ sealed class Terminal
         return string.Join("\n", lines);
     }
 
+    /// <summary>
+    /// The grid's headline: per cell and setting, TRD − best baseline on Avg@K and Pass@K (points, 95% interval), then
+    /// the prediction's verdicts.
+    /// </summary>
+    public static string GridTable(GridResults grid)
+    {
+        static string Pts(Estimate e) => double.IsNaN(e.Mean) ? "n/a"
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{100 * e.Mean:+0.0;-0.0;0.0} [{100 * e.Low:0.0}, {100 * e.High:0.0}]");
+        var width = Math.Max(4, grid.Cells.Max(c => c.Name.Length));
+        var lines = new List<string> { "cell".PadRight(width) + "  setting  TRD − best baseline, Avg@K (pts)      Pass@K (pts)" };
+        foreach (var cell in grid.Cells)
+            foreach (var s in cell.Settings)
+                lines.Add(cell.Name.PadRight(width) + "  " + s.Setting.ToUpperInvariant().PadRight(7) + "  "
+                    + $"{Pts(s.GapAvgAtK)} vs {s.BestAvgBaseline}".PadRight(34) + $"{Pts(s.GapPassAtK)} vs {s.BestPassBaseline}");
+        if (grid.Predictions.Length > 0)
+        {
+            lines.Add("");
+            lines.Add("prediction (TRD's advantage grows as the teacher collapses / as recovery gets longer):");
+            foreach (var p in grid.Predictions)
+                lines.Add("  " + Colour(p.Verdict, p.Verdict.PadRight(16)) + p.Measured);
+        }
+        return string.Join("\n", lines);
+    }
+
     static string Colour(string verdict, string text) => !Interactive ? text : verdict switch
     {
         "reproduced" => $"\u001b[32m{text}\u001b[0m",

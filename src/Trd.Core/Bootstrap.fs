@@ -74,7 +74,9 @@ module Bootstrap =
     /// item c0 (Σ (x − c0)), so constant data gives exactly c0 for the mean and every replicate: a zero-width
     /// interval. A group of one row is taken whole (no draw), so singleton groups consume the random stream as
     /// the two-level bootstrap always has.
-    let private estimate (replicateCount: int) (seed: int) (groups: int[]) (values: float[][]) : Interval =
+    /// The kept rows of checked values with their pooled mean and the replicate means (unsorted), drawn
+    /// model group → row → item from the stream seeded with `seed`; None when there is no item.
+    let private replicateMeans (replicateCount: int) (seed: int) (groups: int[]) (values: float[][]) =
         if replicateCount < 1 then invalidArg "replicates" $"replicates must be ≥ 1, got {replicateCount}"
         if groups.Length <> values.Length then invalidArg "groups" $"{groups.Length} group labels for {values.Length} rows"
         let kept = Array.zip groups values |> Array.filter (fun (_, row) -> row.Length > 0)
@@ -82,7 +84,7 @@ module Bootstrap =
         let nested = kept |> Array.groupBy fst |> Array.map (fun (_, members) -> members |> Array.map snd)
         let n = rows |> Array.sumBy Array.length
         if rows.Length = 0 then
-            { Mean = nan; Low = nan; High = nan; Seeds = 0; Problems = 0 }
+            None
         else
             let c0 = rows[0][0]
             let mutable total = 0.0
@@ -101,11 +103,21 @@ module Bootstrap =
                                 sum <- sum + (row[rng.Below row.Length] - c0)
                             count <- count + row.Length
                     c0 + sum / float count)
+            Some(c0 + total / float n, draws, rows.Length, n)
+
+    /// The estimate of checked, finite rows grouped by groups[s]. Every sum is taken relative to a reference
+    /// item c0 (Σ (x − c0)), so constant data gives exactly c0 for the mean and every replicate: a zero-width
+    /// interval. A group of one row is taken whole (no draw), so singleton groups consume the random stream as
+    /// the two-level bootstrap always has.
+    let private estimate (replicateCount: int) (seed: int) (groups: int[]) (values: float[][]) : Interval =
+        match replicateMeans replicateCount seed groups values with
+        | None -> { Mean = nan; Low = nan; High = nan; Seeds = 0; Problems = 0 }
+        | Some(mean, draws, seeds, n) ->
             Array.sortInPlace draws
-            { Mean = c0 + total / float n
+            { Mean = mean
               Low = quantileSorted draws 0.025
               High = quantileSorted draws 0.975
-              Seeds = rows.Length
+              Seeds = seeds
               Problems = n }
 
     let private singletons (values: float[][]) = Array.init (if obj.ReferenceEquals(values, null) then 0 else values.Length) id
@@ -163,3 +175,25 @@ module Bootstrap =
     let differenceNested (groups: int[]) (a: float[][]) (b: float[][]) : Interval =
         if obj.ReferenceEquals(groups, null) then nullArg "groups"
         estimate replicates rngSeed groups (paired a b)
+
+    /// The difference mean(a) − mean(b) of two *independent* samples — two cells of a `trd study --grid`, whose
+    /// models, corpora and runs share nothing — with its 95% interval: each side is resampled on its own stream
+    /// (groups as in `meanNested`; a side's stream is seeded `rngSeed` and `rngSeed + 1`), and the interval is the
+    /// percentiles of the replicate differences. Seeds and Problems count both sides. Raises on a non-finite
+    /// score; either side empty gives a NaN interval.
+    [<CompiledName("Contrast")>]
+    let contrast (groupsA: int[]) (a: float[][]) (groupsB: int[]) (b: float[][]) : Interval =
+        checkFinite "a" a
+        checkFinite "b" b
+        if obj.ReferenceEquals(groupsA, null) then nullArg "groupsA"
+        if obj.ReferenceEquals(groupsB, null) then nullArg "groupsB"
+        match replicateMeans replicates rngSeed groupsA a, replicateMeans replicates (rngSeed + 1) groupsB b with
+        | Some(meanA, drawsA, seedsA, nA), Some(meanB, drawsB, seedsB, nB) ->
+            let draws = Array.map2 (-) drawsA drawsB
+            Array.sortInPlace draws
+            { Mean = meanA - meanB
+              Low = quantileSorted draws 0.025
+              High = quantileSorted draws 0.975
+              Seeds = seedsA + seedsB
+              Problems = nA + nB }
+        | _ -> { Mean = nan; Low = nan; High = nan; Seeds = 0; Problems = 0 }

@@ -250,3 +250,24 @@ module Claims =
             elif hardest.High <= 0.0 || others |> Array.exists (fun o -> above o hardest) then NotReproduced
             else Inconclusive
         outcome verdict measured rule
+
+    /// The mechanism's prediction across gym variants (§4.1, §4.3; docs/study.md, "The grid"): TRD's advantage over
+    /// the best dense-KL baseline grows as the teacher collapses onto the student's failures (a lower catch rate) and
+    /// as recovery from a flawed prefix gets longer (line < restart < none). `favoured` is TRD − best baseline in the
+    /// cell the prediction favours, `other` in the cell it disfavours (the other knobs equal), `contrast` their
+    /// difference (independent cells: `Bootstrap.contrast`); `axis` names the comparison, e.g. "catch 0 vs 0.8".
+    [<CompiledName("AdvantageGrows")>]
+    let advantageGrows (axis: string) (metric: string) (favoured: Interval) (other: Interval) (contrast: Interval) : ClaimOutcome =
+        let rule =
+            "Reproduced when the interval of (TRD − best baseline in the favoured cell) − (TRD − best baseline in the other "
+            + "cell) lies above 0 (Low > 0); not reproduced when it lies below 0 (High < 0); else inconclusive. The best "
+            + "baseline of a cell is the one with the highest mean on the metric there; the cells are independent runs, "
+            + "each resampled on its own."
+        let measured =
+            $"{axis}, {metric}: TRD − best baseline {pts favoured} vs {pts other}; difference {pts contrast}"
+        let verdict =
+            if not (defined contrast) then Inconclusive
+            elif contrast.Low > 0.0 then Reproduced
+            elif contrast.High < 0.0 then NotReproduced
+            else Inconclusive
+        outcome verdict measured rule

@@ -29,6 +29,34 @@ type GymSplit =
 /// The difficulty knob: how many terms a problem has (each step is a chance to slip).
 type GymLevel = { MinTerms: int; MaxTerms: int }
 
+/// How a caught slip is corrected in the gym's data (docs/gym.md, "Knobs"): the length of the correction path ȳ*
+/// after a wrong line, the quantity the paper's mechanism (§4.1) turns on.
+/// - Line: "Wait, " and the corrected line, then on (one cheap move; the gym's default);
+/// - Restart: "Wait, let me redo this." and the whole solution again from its first line (a long recovery);
+/// - Never: mistakes are never corrected in any data (every slip is carried to a wrong answer).
+type Recovery =
+    | Line
+    | Restart
+    | Never
+
+    /// The word of configs and `--grid`: "line", "restart", "none".
+    member r.ConfigName =
+        match r with
+        | Line -> "line"
+        | Restart -> "restart"
+        | Never -> "none"
+
+    /// The recovery named by a config word; raises naming the word and the choices.
+    static member Parse(name: string) =
+        match name with
+        | "line" -> Line
+        | "restart" -> Restart
+        | "none" -> Never
+        | _ -> invalidArg "name" $"unknown recovery '{name}' (expected line, restart or none)"
+
+    /// Every recovery, ordered by the length of the correction path: line < restart < none (never recovered).
+    static member All = [| Line; Restart; Never |]
+
 /// The gym's task family (docs/gym.md): running sums written one step per line,
 ///
 ///     Add 7 3 8 5.
@@ -71,11 +99,17 @@ module Gym =
     let private line (sb: StringBuilder) (a: int) (d: int) (s: int) =
         sb.Append(a).Append('+').Append(d).Append('=').Append(s).Append('\n') |> ignore
 
-    /// A solution with the given slips (at most one per step; steps in range). A Carry slip continues from the
-    /// wrong sum; a Fix slip is followed by "Wait, a+d=s" and continues from the right one. The boxed answer is the
-    /// last running sum written.
-    [<CompiledName("WithSlips")>]
-    let withSlips (terms: int[]) (slips: Slip[]) =
+    /// The words that open a restart: the whole solution follows again from its first line.
+    [<CompiledName("RestartPhrase")>]
+    let restartPhrase = "Wait, let me redo this.\n"
+
+    /// A solution with the given slips (at most one per step; steps in range), its caught slips corrected in the
+    /// given form. A Carry slip continues from the wrong sum. A Fix slip is, under Line, followed by "Wait, a+d=s"
+    /// and the solution continues from the right sum; under Restart, followed by "Wait, let me redo this." and every
+    /// line from the first again, right up to this step, then on; under Never it is an error (nothing is corrected).
+    /// The boxed answer is the last running sum written.
+    [<CompiledName("Render")>]
+    let render (recovery: Recovery) (terms: int[]) (slips: Slip[]) =
         check terms
         let steps = terms.Length - 1
         for s in slips do
@@ -93,13 +127,26 @@ module Gym =
                 acc <- right + delta
             | Some { Delta = delta; Mode = Fix } ->
                 line sb acc d (right + delta)
-                sb.Append("Wait, ") |> ignore
-                line sb acc d right
+                match recovery with
+                | Line ->
+                    sb.Append("Wait, ") |> ignore
+                    line sb acc d right
+                | Restart ->
+                    sb.Append(restartPhrase) |> ignore
+                    let mutable redo = terms[0]
+                    for j in 0 .. i do
+                        line sb redo terms[j + 1] (redo + terms[j + 1])
+                        redo <- redo + terms[j + 1]
+                | Never -> invalidArg "slips" $"slip at step {i} is caught (Fix), but recovery 'none' never corrects a mistake"
                 acc <- right
             | None ->
                 line sb acc d right
                 acc <- right
         sb.Append("\\boxed{").Append(acc).Append('}').ToString()
+
+    /// A solution with the given slips, caught ones corrected by "Wait, " and the right line (`render Line`).
+    [<CompiledName("WithSlips")>]
+    let withSlips (terms: int[]) (slips: Slip[]) = render Line terms slips
 
     /// The reference solution y*: every step right.
     [<CompiledName("Solution")>]
@@ -198,12 +245,30 @@ module Gym =
                    acc <- if mode = Carry then right - 10 else right
                else acc <- right |]
 
-    /// An attempt y_o to learn refinement from: a solution with slips, cut after a random line with probability
-    /// truncateRate (a rollout that ran out of budget).
-    [<CompiledName("DrawAttempt")>]
-    let drawAttempt (rng: Rng) (terms: int[]) (rate: float) (carryShare: float) (truncateRate: float) =
-        let text = withSlips terms (drawSlips rng terms rate carryShare)
+    /// The response budget (new tokens) that fits a solution at the level with its slips corrected in the recovery's
+    /// form: 96 at 7 terms (y* is about 58 tokens, the rest room for corrections), scaled with the most terms and
+    /// rounded up to a multiple of 32, twice that under Restart (a restart writes the solution again).
+    [<CompiledName("ResponseBudget")>]
+    let responseBudget (level: GymLevel) (recovery: Recovery) =
+        let scaled = int (ceil (96.0 * float level.MaxTerms / 7.0 / 32.0)) * 32
+        if recovery = Restart then 2 * scaled else scaled
+
+    /// The share of dropped carries kept under a recovery: under Never every one is (nothing is ever caught),
+    /// otherwise carryShare.
+    [<CompiledName("CarryShareUnder")>]
+    let carryShareUnder (recovery: Recovery) (carryShare: float) = if recovery = Never then 1.0 else carryShare
+
+    /// An attempt y_o to learn refinement from: a solution with slips (caught ones corrected in the recovery's form),
+    /// cut after a random line with probability truncateRate (a rollout that ran out of budget).
+    [<CompiledName("DrawAttemptUnder")>]
+    let drawAttemptUnder (recovery: Recovery) (rng: Rng) (terms: int[]) (rate: float) (carryShare: float) (truncateRate: float) =
+        let text = render recovery terms (drawSlips rng terms rate (carryShareUnder recovery carryShare))
         if rng.Unit() < truncateRate then
             let lines = text.Split('\n')
             String.Join("\n", lines[.. rng.Below(lines.Length - 1)])
         else text
+
+    /// An attempt with caught slips corrected by "Wait, " and the right line (`drawAttemptUnder Line`).
+    [<CompiledName("DrawAttempt")>]
+    let drawAttempt (rng: Rng) (terms: int[]) (rate: float) (carryShare: float) (truncateRate: float) =
+        drawAttemptUnder Line rng terms rate carryShare truncateRate

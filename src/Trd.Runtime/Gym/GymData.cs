@@ -37,13 +37,15 @@ public static class GymData
     /// <summary>One example of a task.</summary>
     public static GymExample Draw(GymTask.Rng rng, GymModelRecipe recipe, string task)
     {
-        var terms = GymTask.DrawFrom(rng, new GymLevel(recipe.MinTerms, recipe.MaxTerms), GymSplit.Pretraining);
+        var terms = GymTask.DrawFrom(rng, recipe.Level, GymSplit.Pretraining);
         var question = GymTask.Question(terms);
         var reference = GymTask.Solution(terms);
-        string Attempt() => GymTask.DrawAttempt(rng, terms, recipe.AttemptSlipRate, recipe.AttemptCarryShare, recipe.AttemptTruncate);
+        var recovery = recipe.EffectiveRecovery;
+        string Attempt() => GymTask.DrawAttemptUnder(recovery, rng, terms, recipe.AttemptSlipRate, recipe.AttemptCarryShare, recipe.AttemptTruncate);
+        string Solve() => GymTask.Render(recovery, terms, GymTask.DrawSlips(rng, terms, recipe.SlipRate, GymTask.CarryShareUnder(recovery, recipe.CarryShare)));
         return task switch
         {
-            "solve" => new GymExample(task, Prompts.Initial(question), GymTask.WithSlips(terms, GymTask.DrawSlips(rng, terms, recipe.SlipRate, recipe.CarryShare))),
+            "solve" => new GymExample(task, Prompts.Initial(question), Solve()),
             "solve_with_reference" => new GymExample(task, Prompts.InitialWithReference(question, reference), reference),
             "refine" => new GymExample(task, Prompts.Refine(question, Attempt(), null), reference),
             "refine_with_reference" => new GymExample(task, Prompts.Refine(question, Attempt(), reference), reference),

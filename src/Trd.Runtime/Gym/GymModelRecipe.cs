@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Trd.Core;
 
 namespace Trd.Runtime.Gym;
 
@@ -65,6 +66,20 @@ public sealed record GymModelRecipe
     [JsonPropertyName("attempt_carry_share")] public double AttemptCarryShare { get; init; } = 0.6;
     /// <summary>Share of attempts cut short.</summary>
     [JsonPropertyName("attempt_truncate")] public double AttemptTruncate { get; init; } = 0.1;
+    /// <summary>
+    /// How caught slips are corrected in every text of the data (solve targets and refinement attempts;
+    /// <see cref="Recovery"/>, docs/gym.md "Knobs"). Null is <see cref="Recovery.Line"/>, the gym's original form, and is
+    /// left out of recipe.json so the original recipes keep their keys (and their shipped models).
+    /// </summary>
+    [JsonPropertyName("recovery"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), JsonConverter(typeof(RecoveryJson))]
+    public Recovery? RecoveryForm { get; init; }
+
+    /// <summary>The recovery in force (<see cref="RecoveryForm"/>, or line).</summary>
+    [JsonIgnore] public Recovery EffectiveRecovery => RecoveryForm ?? Recovery.Line;
+    /// <summary>The terms per problem, as the gym's level.</summary>
+    [JsonIgnore] public GymLevel Level => new(MinTerms, MaxTerms);
+    /// <summary>The response budget of this recipe's tasks (<see cref="Trd.Core.Gym.ResponseBudget"/>).</summary>
+    [JsonIgnore] public int ResponseBudget => Trd.Core.Gym.ResponseBudget(Level, EffectiveRecovery);
 
     /// <summary>The recipe as JSON (snake_case, the cache's recipe.json).</summary>
     public string ToJson() => JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true });
@@ -119,4 +134,13 @@ public sealed record GymModelRecipe
             Require(p >= 0 && p <= 1, field, p, "must lie in [0, 1]");
         return this;
     }
+}
+
+/// <summary>A <see cref="Recovery"/> as its config word ("line", "restart", "none").</summary>
+sealed class RecoveryJson : JsonConverter<Recovery>
+{
+    public override Recovery Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        Recovery.Parse(reader.GetString() ?? throw new JsonException("recovery: expected a string"));
+
+    public override void Write(Utf8JsonWriter writer, Recovery value, JsonSerializerOptions options) => writer.WriteStringValue(value.ConfigName);
 }

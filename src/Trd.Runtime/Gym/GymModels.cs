@@ -174,7 +174,7 @@ public static class GymModels
         var level = new GymLevel(recipe.MinTerms, recipe.MaxTerms);
         var terms = Enumerable.Range(0, count).Select(_ => GymTask.DrawFrom(rng, level, GymSplit.Pretraining)).ToArray();
         var builder = new PromptBuilder(tokenizer, enableThinking: false);
-        var options = new SamplingOptions { MaxNewTokens = 96, StopTokenIds = tokenizer.StopIds, Seed = 11, VocabularyLimit = tokenizer.VocabularySize };
+        var options = new SamplingOptions { MaxNewTokens = recipe.ResponseBudget, StopTokenIds = tokenizer.StopIds, Seed = 11, VocabularyLimit = tokenizer.VocabularySize };
         var samples = Sampler.Generate(model, terms.Select(t => builder.Encode(Prompts.Initial(GymTask.Question(t)))).ToArray(), options);
         return (double)samples.Where((s, i) => Verifier.Verify(TrdPipeline.ResponseText(tokenizer, s.Tokens), GymTask.Answer(terms[i]))).Count() / count;
     }
@@ -189,7 +189,7 @@ public static class GymModels
         var builder = new PromptBuilder(tokenizer, enableThinking: false);
         var options = new SamplingOptions
         {
-            MaxNewTokens = 96, StopTokenIds = tokenizer.StopIds, Seed = 7, VocabularyLimit = tokenizer.VocabularySize,
+            MaxNewTokens = recipe.ResponseBudget, StopTokenIds = tokenizer.StopIds, Seed = 7, VocabularyLimit = tokenizer.VocabularySize,
         };
         (double Accuracy, double Wait) Score(Func<int[], string> message)
         {
@@ -198,7 +198,7 @@ public static class GymModels
             var correct = texts.Where((text, i) => Verifier.Verify(text, GymTask.Answer(terms[i]))).Count();
             return ((double)correct / count, (double)texts.Count(t => t.Contains("Wait", StringComparison.Ordinal)) / count);
         }
-        string Attempt(int[] t) => GymTask.DrawAttempt(rng, t, recipe.AttemptSlipRate, recipe.AttemptCarryShare, recipe.AttemptTruncate);
+        string Attempt(int[] t) => GymTask.DrawAttemptUnder(recipe.EffectiveRecovery, rng, t, recipe.AttemptSlipRate, recipe.AttemptCarryShare, recipe.AttemptTruncate);
         var solve = Score(t => Prompts.Initial(GymTask.Question(t)));
         double? refine = recipe.Refine > 0 ? Score(t => Prompts.Refine(GymTask.Question(t), Attempt(t), null)).Accuracy : null;
         double? refineRef = recipe.RefineWithReference > 0 ? Score(t => Prompts.Refine(GymTask.Question(t), Attempt(t), GymTask.Solution(t))).Accuracy : null;

@@ -43,7 +43,7 @@ internal sealed class ChunkedRun
     public Tensor? GradInput;   // like Student.Input
     public Tensor? GradWeight;  // like Student.Weight, when it requires grad
     public Tensor? Loss;        // 0-dim float32 (float64 when computing in float64)
-    public Tensor? PerPosition, StudentTokenLogProbs, TeacherTokenLogProbs, EpistemicMass; // [N] float32
+    public Tensor? PerPosition, StudentTokenLogProbs, TeacherTokenLogProbs, EpistemicMass, TeacherMassOutsideTopK; // [N] float32
     public double PreSum, PostSum, ClippedCount;
 
     public void Run()
@@ -68,6 +68,11 @@ internal sealed class ChunkedRun
         {
             EpistemicMass = empty(n, dtype: ScalarType.Float32, device: device);
             epistemicIds = tensor(ids.Distinct().ToArray(), dtype: ScalarType.Int64, device: device);
+        }
+        if (Options.TeacherTopKMassK is { } topK)
+        {
+            if (topK < 1) throw new ArgumentOutOfRangeException(nameof(Options), topK, "TeacherTopKMassK must be ≥ 1");
+            TeacherMassOutsideTopK = empty(n, dtype: ScalarType.Float32, device: device);
         }
         if (needInputGrad) GradInput = zeros_like(Student.Input, requires_grad: false);
         if (needWeightGrad) GradWeight = zeros(Student.Weight!.shape, dtype: compute, device: device); // accumulated in the compute dtype
@@ -149,6 +154,11 @@ internal sealed class ChunkedRun
                 }
                 if (epistemicIds is not null)
                     EpistemicMass!.narrow(0, start, length).copy_(zt.softmax(-1).index_select(-1, epistemicIds).sum(-1));
+                if (Options.TeacherTopKMassK is { } k)
+                {
+                    var kept = zt.softmax(-1).topk((int)Math.Min(k, zt.shape[^1]), dim: -1).values.sum(-1);  // [C]
+                    TeacherMassOutsideTopK!.narrow(0, start, length).copy_(kept.neg().add_(Scalars.One, Scalars.One));
+                }
             }
         }
 

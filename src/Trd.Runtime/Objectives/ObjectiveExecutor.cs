@@ -169,5 +169,6 @@ public static class ObjectiveExecutor
         StudentTokenLogProbs = run.StudentTokenLogProbs,
         TeacherTokenLogProbs = run.TeacherTokenLogProbs,
         EpistemicMass = run.EpistemicMass,
+        TeacherMassOutsideTopK = run.TeacherMassOutsideTopK,
     };
 }

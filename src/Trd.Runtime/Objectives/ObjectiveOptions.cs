@@ -31,6 +31,12 @@ public sealed record ObjectiveOptions
     public long[]? EpistemicTokenIds { get; init; }
 
     /// <summary>
+    /// When given (K ≥ 1), the teacher's mass outside its top-K at T = 1 is returned per position: what a
+    /// teacher-top-K support drops (Reverse KL w/ Top-K renormalises over the K kept entries).
+    /// </summary>
+    public int? TeacherTopKMassK { get; init; }
+
+    /// <summary>
     /// Use the closed-form gradient (softmax(z_θ/T) − p_T)/T for forward KL over the full vocabulary (TRD, Forward
     /// KL, Forward KL w/ Clip): no per-chunk graph, a third of the memory. Off: autograd, as for every other recipe.
     /// </summary>
@@ -76,6 +82,9 @@ public sealed class ObjectiveResult : IDisposable
     /// <summary>Σ_{v∈ℰ} π_T(v) at T = 1 [N], when <see cref="ObjectiveOptions.EpistemicTokenIds"/> is given.</summary>
     public Tensor? EpistemicMass { get; init; }
 
+    /// <summary>1 − Σ of the teacher's top-K probabilities at T = 1 [N], when <see cref="ObjectiveOptions.TeacherTopKMassK"/> is given.</summary>
+    public Tensor? TeacherMassOutsideTopK { get; init; }
+
     /// <inheritdoc />
     public void Dispose()
     {
@@ -84,5 +93,6 @@ public sealed class ObjectiveResult : IDisposable
         StudentTokenLogProbs?.Dispose();
         TeacherTokenLogProbs?.Dispose();
         EpistemicMass?.Dispose();
+        TeacherMassOutsideTopK?.Dispose();
     }
 }

@@ -110,10 +110,19 @@ public sealed class GymStudy
             _options.Methods.Select(m => m.Id).ToArray(), _options.K, _options.TrainProblems, _options.HeldoutProblems,
             modelNames, $"{manifest.OperatingSystem}, {manifest.ProcessorCount} cores, {manifest.Runtime}, cpu", started, (DateTime.UtcNow - started).TotalSeconds, versions)
         { ModelSeeds = _options.ModelSeeds };
-        var results = new StudyAggregator(Directory, _options, StudyAggregator.LoadTokenizer(models[0].Student), evaluated).Aggregate(info);
+        var results = new StudyAggregator(Directory, _options, StudyAggregator.LoadTokenizer(models[0].Student), evaluated).Aggregate(info)
+            with { ModelCards = Cards(models) };
         results.Write(Directory);
         return results;
     }
+
+    /// <summary>The cards of the study's models (student and teacher of every model seed), as the report's summary shows them.</summary>
+    static ModelCardSummary[] Cards((string Student, string Teacher)[] models) =>
+        models.SelectMany((pair, m) => new[] { ("student", pair.Student), ("teacher", pair.Teacher) }.Select(x =>
+        {
+            var card = GymModels.ReadCard(x.Item2);
+            return new ModelCardSummary(x.Item1, m + 1, Path.GetFileName(x.Item2), card.SolveAccuracy, card.RefineAccuracy, card.RefineWithReferenceAccuracy);
+        })).ToArray();
 
     /// <summary>
     /// Records the plan in study.json (refusing a directory that holds another), takes the models from the cache or
@@ -219,8 +228,8 @@ public sealed class GymStudy
 
     void WriteProblems()
     {
-        if (!File.Exists(CorpusPath)) AtomicFile.WriteText(CorpusPath, ProblemsJsonl(GymSplit.Corpus, _options.TrainProblems));
-        if (!File.Exists(HeldoutPath)) AtomicFile.WriteText(HeldoutPath, ProblemsJsonl(GymSplit.Heldout, _options.HeldoutProblems));
+        if (!File.Exists(CorpusPath)) AtomicFile.WriteText(CorpusPath, ProblemsJsonl(GymSplit.Corpus, _options.TrainProblems, _options.Variant.Level));
+        if (!File.Exists(HeldoutPath)) AtomicFile.WriteText(HeldoutPath, ProblemsJsonl(GymSplit.Heldout, _options.HeldoutProblems, _options.Variant.Level));
     }
 
     /// <summary>
@@ -228,10 +237,13 @@ public sealed class GymStudy
     /// fixed stream per split (corpus: seed 101, held-out: seed 202), so a smaller plan takes a prefix of a larger one.
     /// configs/gym-corpus.jsonl and gym-heldout.jsonl are the default plan's (192 and 64; a test holds them to this).
     /// </summary>
-    public static string ProblemsJsonl(GymSplit split, int count)
+    public static string ProblemsJsonl(GymSplit split, int count) => ProblemsJsonl(split, count, GymTask.DefaultLevel);
+
+    /// <summary>The study's problems of a split at a level (<c>--grid terms=…</c>), drawn as <see cref="ProblemsJsonl(GymSplit, int)"/>.</summary>
+    public static string ProblemsJsonl(GymSplit split, int count, GymLevel level)
     {
         var (prefix, seed) = split == GymSplit.Heldout ? ("heldout", 202UL) : ("corpus", 101UL);
-        var problems = GymTask.Problems(seed, GymTask.DefaultLevel, split, count, prefix);
+        var problems = GymTask.Problems(seed, level, split, count, prefix);
         return string.Concat(problems.Select(p => JsonSerializer.Serialize(new
         {
             id = p.Id, problem = GymTask.Question(p.Terms), answer = GymTask.Answer(p.Terms), solution = GymTask.Solution(p.Terms),
@@ -241,8 +253,11 @@ public sealed class GymStudy
     EvalConfig EvalConfig(bool baseModel) => new()
     {
         Problems = [HeldoutPath], K = _options.K, Base = baseModel,
-        Sampling = new SamplingConfig { MaxNewTokens = 96, PromptBudget = 256, BatchSize = 16 },
+        Sampling = new SamplingConfig { MaxNewTokens = _options.Variant.ResponseBudget, PromptBudget = 256, BatchSize = 16 },
     };
+
+    /// <summary>The refinement prompt's budget: 512 tokens at the default response budget (96), 3 more per extra response token.</summary>
+    int RefinePromptBudget => 512 + 3 * (_options.Variant.ResponseBudget - 96);
 
     /// <summary>The pipeline config of one run of the study (gym models, gym budgets, LoRA distillation).</summary>
     PipelineConfig Config(long seed, Setting setting, Recipe recipe, string student, string teacher) => new()
@@ -251,12 +266,12 @@ public sealed class GymStudy
         Student = new ModelSpec { Path = student, Dtype = ScalarType.Float32 },
         Teacher = setting == Setting.Opd ? new ModelSpec { Path = teacher, Dtype = ScalarType.Float32 } : null,
         Problems = CorpusPath,
-        Rollout = new SamplingConfig { MaxNewTokens = 96, PromptBudget = 256, BatchSize = 64 },
-        Refine = new RefineConfig { MaxNewTokens = 96, PromptBudget = 512, BatchSize = 64, OnEmpty = EmptyRewritePolicy.Rollout, OnTruncated = TruncatedRewritePolicy.Keep },
+        Rollout = new SamplingConfig { MaxNewTokens = _options.Variant.ResponseBudget, PromptBudget = 256, BatchSize = 64 },
+        Refine = new RefineConfig { MaxNewTokens = _options.Variant.ResponseBudget, PromptBudget = RefinePromptBudget, BatchSize = 64, OnEmpty = EmptyRewritePolicy.Rollout, OnTruncated = TruncatedRewritePolicy.Keep },
         Train = new TrainConfig
         {
             Lora = new LoraSpec { Rank = 8, Alpha = 16, Dropout = 0.05 }, LearningRate = 2e-3, WarmupRatio = 0.1, FloorRatio = 0.1,
-            MicroBatch = 16, GradAccum = 1, Epochs = 2, MaxLength = 512, SaveEvery = 1000, ChunkSize = 256, Tensorboard = false,
+            MicroBatch = 16, GradAccum = 1, Epochs = 2, MaxLength = Math.Max(512, RefinePromptBudget), SaveEvery = 1000, ChunkSize = 256, Tensorboard = false,
         },
         Eval = EvalConfig(baseModel: false),
     };

@@ -91,6 +91,8 @@ public sealed class StudyAggregator
         var trajectories = new List<TrajectoryAnalysis>();
         var subsets = _options.Subsets ? new List<SubsetRow>() : null;
         var claims = new List<ClaimResult>();
+        var best = new List<BestBaselineGap>();
+        var checks = new List<ObjectiveCheck>();
         var reference = (Func<StudyUnit, string>)(unit => GymStudy.ReferenceDirectory(_directory, unit));
         var (baseOutcomes, baseSources) = Outcomes(reference, TrdPipeline.BaseModelName);
         var baseModel = new ModelOutcomes("base", baseOutcomes, baseSources);
@@ -132,6 +134,8 @@ public sealed class StudyAggregator
                 rows.Add(Row(setting, methods[method.Id], Methods.RecipeOf(method, setting).Trajectory.ToString()));
                 diagnostics.Add(Diagnostics(setting, method));
             }
+            best.AddRange(BestBaseline(setting, methods));
+            checks.AddRange(_options.Methods.Select(m => Check(setting, m)));
             var corpus = Corpus(setting);
             trajectories.Add(corpus.Analysis);
             claims.AddRange(Claims(setting, methods, baseModel, diagnostics.Where(d => d.Setting == setting.ConfigName).ToList(), corpus, Members));
@@ -147,7 +151,39 @@ public sealed class StudyAggregator
                             E(Difference(m.Avg, full.Avg)), E(Difference(m.Pass, full.Pass)), s));
                     }
         }
-        return new StudyResults(info, rows.ToArray(), diagnostics.ToArray(), trajectories.ToArray(), subsets?.ToArray(), claims.ToArray());
+        return new StudyResults(info, rows.ToArray(), diagnostics.ToArray(), trajectories.ToArray(), subsets?.ToArray(), claims.ToArray())
+        {
+            BestBaseline = best.ToArray(), ObjectiveChecks = checks.ToArray(),
+            Gym = _options.Variant.IsDefault ? null : GymVariantKnobs(_options.Variant),
+        };
+    }
+
+    static Dictionary<string, string> GymVariantKnobs(Gym.GymVariant variant) =>
+        Gym.GymVariant.Knobs.Where(k => variant.ValueOf(k) is not null).ToDictionary(k => k, k => variant.ValueOf(k)!);
+
+    /// <summary>TRD − the best baseline (highest mean) on Avg@K and on Pass@K, with the per-problem differences.</summary>
+    IEnumerable<BestBaselineGap> BestBaseline(Setting setting, Dictionary<string, ModelOutcomes> methods)
+    {
+        var trd = methods[Methods.Trd.Id];
+        var baselines = methods.Values.Where(m => m.Id != Methods.Trd.Id).ToArray();
+        if (baselines.Length == 0) yield break;
+        foreach (var (metric, values) in new (string, Func<ModelOutcomes, double[][]>)[] { ("avg_at_k", m => m.Avg), ("pass_at_k", m => m.Pass) })
+        {
+            var top = baselines.MaxBy(b => values(b).SelectMany(x => x).Average())!;
+            var a = values(trd);
+            var b = values(top);
+            var d = a.Select((row, s) => row.Select((x, q) => x - b[s][q]).ToArray()).ToArray();
+            yield return new BestBaselineGap(setting.ConfigName, metric, top.Id, E(Difference(a, b)), _groups, d);
+        }
+    }
+
+    /// <summary>One method's clip fraction and dropped top-K teacher mass (mean over steps, intervals over units and steps).</summary>
+    ObjectiveCheck Check(Setting setting, ComparisonRow method)
+    {
+        var clip = MetricValues(setting, method, "clip_fraction");
+        var outside = MetricValues(setting, method, "teacher_mass_outside_topk");
+        var k = MetricValues(setting, method, "topk_mass_k").SelectMany(x => x).Select(x => (int)x).DefaultIfEmpty(0).Max();
+        return new ObjectiveCheck(setting.ConfigName, method.Id, E(Mean(clip)), outside.Any(u => u.Length > 0) ? E(Mean(outside)) : null, k);
     }
 
     static int ExampleCount(string runDirectory)

@@ -37,6 +37,11 @@ public sealed record StudyOptions
     public Gym.GymModelRecipe Student { get; init; } = Gym.GymModels.Student;
     /// <summary>The OPD teacher's recipe (default <see cref="Gym.GymModels.Teacher"/>).</summary>
     public Gym.GymModelRecipe Teacher { get; init; } = Gym.GymModels.Teacher;
+    /// <summary>
+    /// The gym variant (docs/gym.md, "Knobs"): applied to <see cref="Student"/> and <see cref="Teacher"/>, and setting
+    /// the problems' level and the response budgets. Default: the gym as shipped.
+    /// </summary>
+    public Gym.GymVariant Variant { get; init; } = Gym.GymVariant.Default;
     /// <summary>The command line, recorded in results.json.</summary>
     public string Command { get; init; } = "trd study";
 
@@ -47,7 +52,11 @@ public sealed record StudyOptions
     public StudyOptions WithModels(Gym.GymModelRecipe student, Gym.GymModelRecipe teacher) => this with { Student = student, Teacher = teacher };
 
     /// <summary>The student's and the teacher's recipes of one model seed.</summary>
-    public (Gym.GymModelRecipe Student, Gym.GymModelRecipe Teacher) ModelsOf(int modelSeed) => (Student.WithModelSeed(modelSeed), Teacher.WithModelSeed(modelSeed));
+    public (Gym.GymModelRecipe Student, Gym.GymModelRecipe Teacher) ModelsOf(int modelSeed) =>
+        (Variant.Apply(Student).WithModelSeed(modelSeed), Variant.Apply(Teacher).WithModelSeed(modelSeed));
+
+    /// <summary>The same options with other methods and samples per problem (for F# callers).</summary>
+    public StudyOptions WithComparison(ComparisonRow[] methods, int k) => this with { Methods = methods, K = k };
 
     /// <summary>The same options with other seeds and problem counts (for F# callers).</summary>
     public StudyOptions WithPlan(long[] seeds, int trainProblems, int heldoutProblems) =>
@@ -63,8 +72,9 @@ public sealed record StudyOptions
         {
             seeds = Seeds, train_problems = TrainProblems, heldout_problems = HeldoutProblems, k = K,
             settings = Settings.Select(s => s.ConfigName), methods = Methods.Select(m => m.ConfigName), subsets = Subsets,
-            student = Student.Key, teacher = Teacher.Key, gym_version = Gym.GymModels.Version,
+            student = Variant.Apply(Student).Key, teacher = Variant.Apply(Teacher).Key, gym_version = Gym.GymModels.Version,
         })!.AsObject();
+        if (!Variant.IsDefault) node["gym"] = Variant.ToJson();   // the default plan reads as it always did
         if (ModelSeeds > 1) node["model_seeds"] = ModelSeeds;   // a one-model-seed plan reads as it always did
         return node;
     }

@@ -114,6 +114,39 @@ public sealed record ClaimResult(
     [property: JsonPropertyName("measured")] string Measured,
     [property: JsonPropertyName("rule")] string Rule);
 
+/// <summary>
+/// TRD against the best baseline of one setting on one metric (the grid's heatmaps): the baseline with the highest
+/// mean, the paired TRD − baseline estimate, and the per-problem differences it came from ([unit][problem], with each
+/// unit's model seed as its bootstrap group), so that two cells of a grid can be contrasted from results.json alone.
+/// </summary>
+public sealed record BestBaselineGap(
+    [property: JsonPropertyName("setting")] string Setting,
+    [property: JsonPropertyName("metric")] string Metric,
+    [property: JsonPropertyName("baseline")] string Baseline,
+    [property: JsonPropertyName("gap")] Estimate Gap,
+    [property: JsonPropertyName("groups")] int[] Groups,
+    [property: JsonPropertyName("values")] double[][] Values);
+
+/// <summary>
+/// What a baseline's objective did on the gym (issue: baselines that mean something): the clip fraction of Forward
+/// KL w/ Clip and the teacher mass a top-K support drops, mean over steps and units, for every method's run.
+/// </summary>
+public sealed record ObjectiveCheck(
+    [property: JsonPropertyName("setting")] string Setting,
+    [property: JsonPropertyName("method")] string Method,
+    [property: JsonPropertyName("clip_fraction")] Estimate ClipFraction,
+    [property: JsonPropertyName("teacher_mass_outside_topk")] Estimate? TeacherMassOutsideTopK,
+    [property: JsonPropertyName("topk")] int TopK);
+
+/// <summary>A gym model's own card (card.json): what it measured on unseen pretraining-split problems.</summary>
+public sealed record ModelCardSummary(
+    [property: JsonPropertyName("role")] string Role,
+    [property: JsonPropertyName("model_seed")] int ModelSeed,
+    [property: JsonPropertyName("directory")] string Directory,
+    [property: JsonPropertyName("solve_accuracy")] double SolveAccuracy,
+    [property: JsonPropertyName("refine_accuracy")] double? RefineAccuracy,
+    [property: JsonPropertyName("refine_with_reference_accuracy")] double? RefineWithReferenceAccuracy);
+
 /// <summary>What was run: the models, the problems, the seeds, the machine and the time it took.</summary>
 public sealed record StudyInfo(
     [property: JsonPropertyName("command")] string Command,
@@ -143,6 +176,15 @@ public sealed record StudyResults(
     [property: JsonPropertyName("subsets")] SubsetRow[]? Subsets,
     [property: JsonPropertyName("claims")] ClaimResult[] Claims)
 {
+    /// <summary>TRD − best baseline per setting and metric (Avg@K, Pass@K).</summary>
+    [JsonPropertyName("best_baseline")] public BestBaselineGap[]? BestBaseline { get; init; }
+    /// <summary>Clip fraction and dropped top-K teacher mass of every method's run.</summary>
+    [JsonPropertyName("objective_checks")] public ObjectiveCheck[]? ObjectiveChecks { get; init; }
+    /// <summary>The models' cards (solve and refinement accuracy), every model seed.</summary>
+    [JsonPropertyName("model_cards")] public ModelCardSummary[]? ModelCards { get; init; }
+    /// <summary>The gym variant's turned knobs (absent for the default gym).</summary>
+    [JsonPropertyName("gym")] public Dictionary<string, string>? Gym { get; init; }
+
     /// <summary>results.json's name in the study directory.</summary>
     public const string FileName = "results.json";
 

@@ -36,7 +36,7 @@ public sealed class Distiller
         _recipe = recipe.Validate();
         if (student.Config.VocabSize != teacher.Config.VocabSize)
             throw new ArgumentException($"student V = {student.Config.VocabSize} but teacher V = {teacher.Config.VocabSize}: distillation needs one vocabulary");
-        _options = Options(chunkSize, epistemicTokenIds);
+        _options = Options(recipe, chunkSize, epistemicTokenIds);
     }
 
     /// <summary>
@@ -50,11 +50,26 @@ public sealed class Distiller
         _scores = scores ?? throw new ArgumentNullException(nameof(scores));
         _recipe = recipe.Validate();
         if (SparseTeacher.Problems(recipe, scores.K) is { Length: > 0 } problems) throw new ArgumentException(string.Join("; ", problems), nameof(recipe));
-        _options = Options(chunkSize, epistemicTokenIds);
+        _options = Options(recipe, chunkSize, epistemicTokenIds);
     }
 
-    static ObjectiveOptions Options(int chunkSize, long[]? epistemicTokenIds) =>
-        new() { ChunkSize = chunkSize, TokenLogProbs = true, EpistemicTokenIds = epistemicTokenIds is { Length: > 0 } ? epistemicTokenIds : null };
+    /// <summary>
+    /// The K whose dropped teacher mass every step reports: the recipe's own when its support is the teacher's top-K,
+    /// else the paper's K (32), so every run says how much a top-K support would have dropped on its trajectories.
+    /// </summary>
+    public static int TopKMassK(Recipe recipe) => recipe.Support switch
+    {
+        Support.TeacherTopK k => k.K,
+        Support.TeacherTopKWithTail k => k.K,
+        _ => Recipes.PaperTopK,
+    };
+
+    static ObjectiveOptions Options(Recipe recipe, int chunkSize, long[]? epistemicTokenIds) =>
+        new()
+        {
+            ChunkSize = chunkSize, TokenLogProbs = true, EpistemicTokenIds = epistemicTokenIds is { Length: > 0 } ? epistemicTokenIds : null,
+            TeacherTopKMassK = TopKMassK(recipe),
+        };
 
     /// <summary>
     /// Accumulates the gradient of one step's examples in micro-batches of <paramref name="microBatch"/>, then clips
@@ -66,7 +81,7 @@ public sealed class Distiller
         if (examples.Count == 0) throw new ArgumentException("a step needs at least one example", nameof(examples));
         var clock = Stopwatch.StartNew();
         var globalTokens = examples.Sum(e => (double)e.Trajectory.Length);
-        double loss = 0, pre = 0, post = 0, clipped = 0, tokens = 0, epistemic = 0, lpS = 0, lpT = 0;
+        double loss = 0, pre = 0, post = 0, clipped = 0, tokens = 0, epistemic = 0, lpS = 0, lpT = 0, outsideTopK = 0;
         double correctSum = 0, correctTokens = 0, incorrectSum = 0, incorrectTokens = 0;
         var options = _options with { Normaliser = globalTokens };
         optimiser.ZeroGrad();
@@ -93,6 +108,7 @@ public sealed class Distiller
             lpS += result.StudentTokenLogProbs!.to(ScalarType.Float64).sum().item<double>();
             lpT += result.TeacherTokenLogProbs!.to(ScalarType.Float64).sum().item<double>();
             if (result.EpistemicMass is { } mass) epistemic += mass.to(ScalarType.Float64).sum().item<double>();
+            if (result.TeacherMassOutsideTopK is { } outside) outsideTopK += outside.to(ScalarType.Float64).sum().item<double>();
             var perPosition = result.PerPosition.to(ScalarType.Float64).cpu().data<double>().ToArray();        // [N]
             var offset = 0;
             foreach (var example in batch)
@@ -116,6 +132,7 @@ public sealed class Distiller
             KlIncorrect = incorrectTokens > 0 ? incorrectSum / incorrectTokens : double.NaN,
             PplStudent = Math.Exp(-lpS / tokens), PplTeacher = Math.Exp(-lpT / tokens),
             EpistemicMass = _options.EpistemicTokenIds is null ? double.NaN : epistemic / tokens,
+            TeacherMassOutsideTopK = outsideTopK / tokens, TopKMassK = _options.TeacherTopKMassK ?? 0,
             GradNorm = norm, LearningRate = lr, Tokens = tokens, Sequences = examples.Count, Cut = cut,
             TokensPerSecond = tokens / Math.Max(seconds, 1e-9),
         };
@@ -162,11 +179,15 @@ public sealed class Distiller
                 var isEpistemic = isin(ids, tensor(e, device: device));                                                   // [N, K]
                 epistemic = logProbs.exp().mul(isEpistemic.to(ScalarType.Float32)).sum(-1);                              // [N]
             }
+            Tensor? outside = null;
+            if (options.TeacherTopKMassK is { } topK)   // the stored top-K bounds what is known: mass past it counts as dropped
+                outside = logProbs.exp().topk((int)Math.Min(topK, k), dim: -1).values.sum(-1).neg().add_(Scalars.One, Scalars.One);         // [N]
             return new ObjectiveResult
             {
                 Loss = result.Loss, KlPreClip = result.KlPreClip, KlPostClip = result.KlPostClip, ClipFraction = result.ClipFraction,
                 Tokens = result.Tokens, PerPosition = result.PerPosition,
                 StudentTokenLogProbs = student.TokenLogProbs(options.ChunkSize), TeacherTokenLogProbs = targetLogProbs, EpistemicMass = epistemic,
+                TeacherMassOutsideTopK = outside,
             };
         }
     }

@@ -28,6 +28,13 @@ public sealed record StepMetrics
     public double PplGap => PplStudent - PplTeacher;
     /// <summary>The teacher's mean mass on ℰ (T = 1).</summary>
     public double EpistemicMass { get; init; }
+    /// <summary>
+    /// The teacher's mean mass outside its top-<see cref="TopKMassK"/> at T = 1: what a teacher-top-K support drops
+    /// (and renormalises away) on this step's trajectory positions.
+    /// </summary>
+    public double TeacherMassOutsideTopK { get; init; } = double.NaN;
+    /// <summary>The K of <see cref="TeacherMassOutsideTopK"/> (the recipe's own top-K, else 32).</summary>
+    public int TopKMassK { get; init; }
     /// <summary>The global gradient norm before clipping.</summary>
     public double GradNorm { get; init; }
     /// <summary>The learning rate this step's update used.</summary>
@@ -46,7 +53,7 @@ public sealed record StepMetrics
     {
         ["loss"] = Loss, ["kl_pre_clip"] = KlPreClip, ["kl_post_clip"] = KlPostClip, ["clip_fraction"] = ClipFraction,
         ["kl_correct"] = KlCorrect, ["kl_incorrect"] = KlIncorrect, ["ppl_student"] = PplStudent, ["ppl_teacher"] = PplTeacher,
-        ["ppl_gap"] = PplGap, ["epistemic_mass"] = EpistemicMass, ["grad_norm"] = GradNorm, ["learning_rate"] = LearningRate,
+        ["ppl_gap"] = PplGap, ["epistemic_mass"] = EpistemicMass, ["teacher_mass_outside_topk"] = TeacherMassOutsideTopK, ["topk_mass_k"] = TopKMassK, ["grad_norm"] = GradNorm, ["learning_rate"] = LearningRate,
         ["tokens"] = Tokens, ["sequences"] = Sequences, ["cut"] = Cut, ["tokens_per_second"] = TokensPerSecond,
     };
 }
