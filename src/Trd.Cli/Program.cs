@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Trd.Runtime.Study;
 using Trd.Runtime.Pipeline;
 
 namespace Trd.Cli;
@@ -31,8 +32,10 @@ public static class Program
         root.Add(ToolCommands.Tokenize());
         root.Add(ToolCommands.Generate());
         root.Add(GymCommand.Create());
-        root.Add(StudyCommand.Create(Trd.Report.Report.WriteResults));
-        root.Add(StudyCommand.Report(Trd.Report.Report.Write));
+        root.Add(StudyCommand.Create(Trd.Report.Report.WriteResults, Trd.Report.GridReport.WriteResults));
+        // a grid directory (grid-results.json) gets the grid's report, a study directory the study's
+        root.Add(StudyCommand.Report(directory => File.Exists(Path.Combine(directory, GridResults.FileName))
+            ? Trd.Report.GridReport.Write(directory) : Trd.Report.Report.Write(directory)));
         root.Add(Serve.ServeCommand.Create());
         var topic = new Argument<string?>("COMMAND") { Description = "The command to explain (all of them when omitted).", Arity = ArgumentArity.ZeroOrOne };
         var help = new Command("help", "Show help for trd or one of its commands.") { topic };

@@ -80,9 +80,9 @@ static class StudyCommand
     /// <summary><c>trd report --study DIR</c>: report.html rebuilt from the study's results.json (the artefact).</summary>
     public static Command Report(Func<string, string> writeReport)
     {
-        var study = new Option<DirectoryInfo>("--study", "-s") { Description = "The study directory holding results.json.", Required = true };
-        var command = new Command("report", "Rebuild report.html from a study's results.json (checked against the results schema).") { study };
-        Cli.Examples(command, "trd report --study runs/study", "trd report --study runs/study-quick");
+        var study = new Option<DirectoryInfo>("--study", "-s") { Description = "The study directory holding results.json, or a grid's holding grid-results.json.", Required = true };
+        var command = new Command("report", "Rebuild report.html from a study's results.json or a grid's grid-results.json (checked against the results schema).") { study };
+        Cli.Examples(command, "trd report --study runs/study", "trd report --study runs/grid       # a grid: the heatmaps and the prediction");
         command.SetAction(parse => Cli.Guard(() => Console.WriteLine($"report: {writeReport(parse.GetRequiredValue(study).FullName)}")));
         return command;
     }

@@ -271,3 +271,26 @@ module Claims =
             elif contrast.High < 0.0 then NotReproduced
             else Inconclusive
         outcome verdict measured rule
+
+    /// The paper's own figure for a claim, where one is comparable, as the paper reports it (its models, its data):
+    /// shown beside our verdict and marked as the paper's, never as ours. Empty for an unknown claim id.
+    [<CompiledName("PaperFigure")>]
+    let paperFigure (claimId: string) : string =
+        match claimId with
+        | "trd_beats_baselines" ->
+            "TRD is best on every benchmark at both scales in OPSD (Avg@16, Table 3) and best or tied-best on seven of eight benchmarks per block in OPD (Table 1)."
+        | "d_incorrect_near_zero" ->
+            "D^correct and D^incorrect both stay pinned near zero on y_o throughout training (§4.3, Fig. 3 left)."
+        | "ppl_gap_opens" -> "PPL_S − PPL_T stays near zero on y_o and opens on y_r (§4.3, §5, Fig. 3 middle)."
+        | "epistemic_mass_lower" ->
+            "The teacher puts 6–8‰ of its per-position mass on the 16 epistemic onset tokens along y_o; along y_r it falls below 2‰ (§4.3, Fig. 3 right)."
+        | "refined_shorter_more_correct" ->
+            "Qwen3-8B, OPSD: verifier pass rate 65.8% on y_o → 81.4% on y_r; median length 7.7K → 0.88K tokens, about 9× shorter (§6.5, Fig. 5 left)."
+        | "fail_to_pass_dominates" ->
+            "fail→pass outnumbers pass→fail about 80× (Qwen3-4B, with CoT) and 44× (Qwen3-8B, with CoT); pass→fail stays below 1% (App. B.1, Figs. 6–7)."
+        | "gains_hardest_bucket" ->
+            "AMOBench B0 (23 questions the base never solves in 16 samples): TRD Pass@16 0.39 against the strongest baseline's 0.22, +9/23 over base (App. B.2, Fig. 8)."
+        | "advantage_grows_catch"
+        | "advantage_grows_recovery" ->
+            "Not measured in the paper: §4.1–4.2 predict it (the bimodal teacher mixture and the fragmented gradient grow with the correction path's length and the teacher's collapse onto the failure)."
+        | _ -> ""

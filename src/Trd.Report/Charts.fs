@@ -173,3 +173,36 @@ module Charts =
                        MarkerColor = Color.fromHex (colour model), UseDefaults = false))
         |> Chart.combine
         |> titled title xTitle yTitle
+
+    /// TRD − best baseline per grid cell, in points, as an annotated heatmap: rows and columns are the grid's knob
+    /// values, each cell shows its value. `embedGap` adds what Plotly.NET's heatmap does not take: a diverging scale
+    /// centred on 0 and each cell's interval in its hover.
+    let gapHeatmap (title: string) (x: string[]) (y: string[]) (z: float[][]) (labels: string[][]) : GenericChart =
+        Chart.AnnotatedHeatmap(zData = z, annotationText = labels, X = x, Y = y,
+                               ColorScale = StyleParam.Colorscale.Custom [ 0.0, Color.fromHex "#cf222e"; 0.5, Color.fromHex "#f6f8fa"; 1.0, Color.fromHex "#1a7f37" ],
+                               ShowScale = true, ReverseYAxis = true, UseDefaults = false)
+        |> titled title "" ""
+
+    /// The div and script of a gap heatmap, with its scale centred on 0 (±the largest |value|) and `hover` as each
+    /// cell's hover text ([row][column]).
+    let embedGap (id: string) (height: int) (chart: GenericChart) (z: float[][]) (hover: string[][]) : string =
+        let root =
+            match JsonNode.Parse(figure height chart) with
+            | :? JsonObject as o -> o
+            | _ -> invalidOp "Plotly.NET wrote a figure that is not a JSON object"
+        let trace =
+            match root["data"] with
+            | :? JsonArray as data when data.Count > 0 ->
+                match data[0] with
+                | :? JsonObject as o -> o
+                | _ -> invalidOp "the heatmap's trace is not a JSON object"
+            | _ -> invalidOp "the heatmap's figure has no trace"
+        let extent = z |> Array.concat |> Array.filter Double.IsFinite |> Array.map abs |> Array.fold max 1.0
+        trace["zmin"] <- JsonValue.Create (0.0 - extent)
+        trace["zmax"] <- JsonValue.Create extent
+        trace["zmid"] <- JsonValue.Create 0.0
+        trace["hoverinfo"] <- JsonValue.Create "text"
+        trace["text"] <- JsonNode.Parse(JsonSerializer.Serialize hover)
+        trace["colorbar"] <- JsonNode.Parse """{"title":{"text":"pts"},"thickness":12}"""
+        let json = root.ToJsonString(JsonSerializerOptions(WriteIndented = false)).Replace("</", "<\\/")
+        $"<div class=\"chart\" id=\"{Html.esc id}\" style=\"height:{height}px\"></div>\n<script>trdPlot(\"{Html.esc id}\", {json});</script>"

@@ -26,7 +26,7 @@ module Report =
 
     /// The sections' ids, in page order.
     [<CompiledName("SectionIds")>]
-    let sectionIds: string[] = [| "summary"; "results"; "diagnostics"; "trajectories"; "buckets"; "passk"; "subsets"; "claims" |]
+    let sectionIds: string[] = [| "verdicts"; "summary"; "results"; "diagnostics"; "trajectories"; "buckets"; "passk"; "subsets"; "claims" |]
 
     // ---- ordering and names ---------------------------------------------------------------------------------------
 
@@ -107,6 +107,58 @@ module Report =
     let private joinedNum (format: string) (values: Num[]) = values |> Array.map (Html.num format) |> String.concat ", "
     let private joinedText (values: Text[]) = values |> Array.map Html.text |> String.concat ", "
 
+    let internal verdictClass (verdict: string) =
+        match verdict with
+        | "reproduced" -> "ok"
+        | "not reproduced" -> "bad"
+        | "inconclusive" -> "warn"
+        | _ -> "other"
+
+    /// The models' own cards: solve and refinement accuracy on unseen pretraining-split problems, beside the refined
+    /// trajectories' accuracy in each setting's corpus (the refinement the study actually drew).
+    let private cards (r: StudyResults) =
+        if r.ModelCards.Length = 0 then ""
+        else
+            let opt (v: Num option) = match v with Some x -> td "n" (pct x) | None -> td "n" dash
+            let rows =
+                r.ModelCards
+                |> Array.map (fun c ->
+                    [ td "label" (Html.text c.Role); td "n" (Html.num "int" c.ModelSeed); td "n" (pct c.SolveAccuracy)
+                      opt c.RefineAccuracy; opt c.RefineWithReferenceAccuracy; td "src" $"<code>{Html.text c.Directory}</code>" ] |> Seq.ofList)
+            let corpus =
+                r.Trajectories
+                |> Array.map (fun a ->
+                    let acc key = a.Accuracy |> Array.tryFind (fun (k, _) -> k = key) |> Option.map snd
+                    match acc "y_o", acc "y_r" with
+                    | Some yo, Some yr -> $"{Html.upper a.Setting}: y_o {meanWithInterval yo}, y_r {meanWithInterval yr}"
+                    | _ -> "")
+                |> Array.filter (fun x -> x <> "")
+                |> String.concat "; "
+            let table = Html.table "compact" [ th "Model"; thNum "Model seed"; thNum "Solve"; thNum "Refine (OPD)"; thNum "Refine given y* (OPSD)"; th "Directory" ] rows
+            $"<h4>The models' refinement accuracy</h4>{table}<p class=\"note\">Each model's card (card.json): accuracy on unseen "
+            + "pretraining-split problems at the rollout sampling. Refinement is what TRD's y_r rests on: the OPD teacher refines the "
+            + $"student's attempt, and in OPSD the student refines its own given y*. Verifier accuracy of the corpus this study drew: {corpus}.</p>"
+
+    /// Claims × settings, coloured by verdict: the study's answer before its tables.
+    let private verdicts (r: StudyResults) =
+        if r.Claims.Length = 0 then "<p class=\"note\">No claims were evaluated.</p>"
+        else
+            let settings = r.Claims |> Array.map (fun c -> c.Setting.Value) |> Array.distinct
+            let ids = r.Claims |> Array.map (fun c -> c.Id.Value) |> Array.distinct
+            let rows =
+                ids
+                |> Array.map (fun id ->
+                    let first = r.Claims |> Array.find (fun c -> c.Id.Value = id)
+                    let cells =
+                        settings
+                        |> Array.map (fun s ->
+                            match r.Claims |> Array.tryFind (fun c -> c.Id.Value = id && c.Setting.Value = s) with
+                            | Some c -> $"<td><span class=\"badge {verdictClass c.Verdict.Value}\">{Html.text c.Verdict}</span></td>"
+                            | None -> td "" dash)
+                    Seq.append [ td "label" (Html.text first.Id) ] cells)
+            Html.table "verdicts" (Seq.append [ th "Claim" ] (settings |> Array.map (fun s -> th (Html.esc (s.ToUpperInvariant()))))) rows
+            + $"<p class=\"note\">Each verdict follows the rule stated with the claim at the end of the report, from intervals, never a point estimate.</p>"
+
     let private summary (r: StudyResults) =
         let s = r.Study
         let fact (term: string) (value: string) = $"<dt>{term}</dt><dd>{value}</dd>"
@@ -126,8 +178,41 @@ module Report =
           fact "Started" (Html.text s.Started)
           fact "Duration" (Html.num "duration" s.Seconds)
           fact "Versions" (keyed s.Versions)
-          "</dl>" ]
+          (if r.Gym.Length = 0 then fact "Gym" "the default gym (docs/gym.md)"
+           else fact "Gym variant" (keyed r.Gym))
+          "</dl>"
+          cards r ]
         |> String.concat "\n"
+
+    /// Below this mean share of the teacher's mass outside its top-K, a top-K support renormalises away almost nothing:
+    /// Reverse KL w/ Top-K is then Reverse KL to within that share, and the report says the baseline is degenerate.
+    let DegenerateTopKMass = 0.01
+
+    /// What the two loss-level baselines did to their objective here: the share of positions Forward KL w/ Clip clipped,
+    /// and the teacher mass Reverse KL w/ Top-K's support dropped (flagged when it is too small to matter).
+    let private objectiveChecks (r: StudyResults) (setting: Text) =
+        let checks = r.ObjectiveChecks |> Array.filter (fun c -> c.Setting.Value = setting.Value)
+        let find id = checks |> Array.tryFind (fun c -> c.Method.Value = id)
+        let clip =
+            match find Trd.Core.Methods.forwardKlClip.Id with
+            | Some c ->
+                let share, interval = pct c.ClipFraction.Mean, pts c.ClipFraction
+                [ $"Forward KL w/ Clip clipped {share} {interval} of its positions (D_t above the threshold; mean over steps)." ]
+            | None -> []
+        let topk =
+            match find Trd.Core.Methods.reverseKlTopK.Id with
+            | Some { TeacherMassOutsideTopK = Some m; TopK = k } ->
+                let kText = int' k
+                let flag =
+                    if Double.IsFinite m.Mean.Value && m.High.Value < DegenerateTopKMass then
+                        $" <strong>Degenerate on this gym:</strong> the top-{kText} drops less than one percent of the teacher's mass, so this baseline is Reverse KL to within that share; its row says nothing the Reverse KL row does not."
+                    else ""
+                let mass, interval = Html.num "pct2" m.Mean, Html.interval "pts2" m
+                [ $"Reverse KL w/ Top-K: the teacher's mass outside its top-{kText} along y_o is {mass} {interval} on average.{flag}" ]
+            | _ -> []
+        match clip @ topk with
+        | [] -> ""
+        | lines -> "<p class=\"note\">" + String.concat " " lines + "</p>"
 
     let private results (page: Page) (r: StudyResults) (setting: Text) =
         let rows = r.Rows |> Array.filter (fun x -> x.Setting.Value = setting.Value) |> byModel
@@ -176,6 +261,7 @@ module Report =
                 |> Charts.groupedBars $"Avg@{kText} and Pass@{kText} with 95%% intervals" "%"
             [ h3 setting
               table
+              objectiveChecks r setting
               rowLegend rows
               page.Chart 340 chart
               $"<details><summary>Per-seed scores and their evaluation files</summary>{perSeedTable}</details>" ]
@@ -372,13 +458,6 @@ module Report =
                     (fullRow @ subsetRows)).Replace("<thead>", caption + "<thead>"))
             |> String.concat "\n"
 
-    let private verdictClass (verdict: string) =
-        match verdict with
-        | "reproduced" -> "ok"
-        | "not reproduced" -> "bad"
-        | "inconclusive" -> "warn"
-        | _ -> "other"
-
     let private claims (r: StudyResults) =
         if r.Claims.Length = 0 then "<p class=\"note\">No claims were evaluated.</p>"
         else
@@ -387,13 +466,16 @@ module Report =
                 $"<li><span class=\"badge {verdictClass c.Verdict.Value}\">{Html.text c.Verdict}</span>"
                 + $"<div class=\"claim\"><div class=\"text\">{Html.text c.Claim}</div>"
                 + $"<div class=\"measured\">Measured: {Html.text c.Measured}</div>"
+                + (match Trd.Core.Claims.paperFigure c.Id.Value with
+                   | "" -> ""
+                   | figure -> $"<div class=\"paper\"><span class=\"tag\">the paper's</span> {Html.esc figure}</div>")
                 + $"<div class=\"rule\">Rule: {Html.text c.Rule}</div></div></li>")
             |> String.concat "\n"
             |> sprintf "<ul class=\"claims\">\n%s\n</ul>"
 
     // ---- the page --------------------------------------------------------------------------------------------------
 
-    let private css = """
+    let internal css = """
 :root { --ink: #1f2328; --muted: #59636e; --line: #d8dee4; --soft: #f6f8fa; --accent: #0b5cad;
         --ok: #1a7f37; --ok-bg: #dafbe1; --bad: #cf222e; --bad-bg: #ffebe9; --warn: #9a6700; --warn-bg: #fff8c5; }
 * { box-sizing: border-box; }
@@ -445,6 +527,9 @@ ul.sources { margin: 6px 0; padding-left: 20px; font-size: 12.5px; }
 ul.claims { list-style: none; padding: 0; margin: 12px 0; }
 ul.claims li { display: flex; gap: 14px; align-items: flex-start; padding: 10px 0; border-bottom: 1px solid var(--line); }
 .claim .measured, .claim .rule { color: var(--muted); font-size: 13px; }
+.claim .paper { font-size: 13px; border-left: 3px solid var(--line); padding-left: 8px; margin: 4px 0; }
+.tag { font-size: 11px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); border: 1px solid var(--line); border-radius: 4px; padding: 0 4px; }
+table.verdicts .badge { display: inline-block; min-width: 120px; }
 .badge { flex: 0 0 128px; text-align: center; padding: 2px 10px; border-radius: 999px; font-size: 12px; font-weight: 600; border: 1px solid; }
 .badge.ok { color: var(--ok); background: var(--ok-bg); border-color: var(--ok); }
 .badge.bad { color: var(--bad); background: var(--bad-bg); border-color: var(--bad); }
@@ -454,7 +539,7 @@ ul.claims li { display: flex; gap: 14px; align-items: flex-start; padding: 10px 
 footer { margin-top: 48px; color: var(--muted); font-size: 12.5px; border-top: 1px solid var(--line); padding-top: 10px; }
 """
 
-    let private script = """
+    let internal script = """
 // Charts are drawn once the page is laid out, so each takes the width of its final grid cell.
 var trdFigures = [];
 function trdPlot(id, figure) { trdFigures.push([id, figure]); }
@@ -472,7 +557,7 @@ document.addEventListener("DOMContentLoaded", function () {
 });
 """
 
-    let private section (id: string) (title: string) (intro: string) (body: string) =
+    let internal section (id: string) (title: string) (intro: string) (body: string) =
         let intro = if intro = "" then "" else $"<p class=\"intro\">{intro}</p>\n"
         $"<section>\n<h2 id=\"{id}\">{title}</h2>\n{intro}{body}\n</section>"
 
@@ -484,12 +569,15 @@ document.addEventListener("DOMContentLoaded", function () {
         let perSetting (render: Page -> StudyResults -> Text -> string) = settings |> Array.map (render page r) |> String.concat "\n"
         let k = int' r.Study.K
         let titles =
-            [| "summary", "Summary"; "results", "Results"; "diagnostics", "Training diagnostics"; "trajectories", "Trajectories"
+            [| "verdicts", "Verdicts"; "summary", "Summary"; "results", "Results"; "diagnostics", "Training diagnostics"; "trajectories", "Trajectories"
                "buckets", "Difficulty buckets"; "passk", "Pass@k"; "subsets", "Subset ablation"; "claims", "Claims" |]
         let nav = titles |> Array.map (fun (id, t) -> $"<a href=\"#{id}\">{t}</a>") |> String.concat ""
         let quick = if r.Study.Quick.Value = "true" then " (quick plan)" else ""
         let sections =
-            [ section "summary" "Summary" "What was run." (summary r)
+            [ section "verdicts" "Verdicts"
+                  "The paper's claims as this study measured them, by setting. Green: reproduced; red: not reproduced; yellow: inconclusive."
+                  (verdicts r)
+              section "summary" "Summary" "What was run." (summary r)
               section "results" "Results (Tables 1–4)"
                   $"Avg@{k} and Pass@{k} of every model in each setting: the base student, the OPD teacher, the four dense-KL baselines trained on y_o and TRD trained on y_r."
                   (perSetting results)

@@ -97,6 +97,21 @@ type StudyInfo =
       Seconds: Num
       Versions: (string * Text)[] }
 
+/// TRD against the best baseline of one setting on one metric (the per-problem values are not viewed).
+type BestBaselineGap = { Setting: Text; Metric: Text; Baseline: Text; Gap: Estimate }
+
+/// A method's clip fraction and the teacher mass its top-K support would drop.
+type ObjectiveCheck = { Setting: Text; Method: Text; ClipFraction: Estimate; TeacherMassOutsideTopK: Estimate option; TopK: Num }
+
+/// A gym model's card.
+type ModelCard =
+    { Role: Text
+      ModelSeed: Num
+      Directory: Text
+      SolveAccuracy: Num
+      RefineAccuracy: Num option
+      RefineWithReferenceAccuracy: Num option }
+
 /// results.json: the whole study.
 type StudyResults =
     { Study: StudyInfo
@@ -104,7 +119,13 @@ type StudyResults =
       Diagnostics: DiagnosticRun[]
       Trajectories: TrajectoryAnalysis[]
       Subsets: SubsetRow[] option
-      Claims: ClaimResult[] }
+      Claims: ClaimResult[]
+      /// Absent in results written before the grid (then empty).
+      BestBaseline: BestBaselineGap[]
+      ObjectiveChecks: ObjectiveCheck[]
+      ModelCards: ModelCard[]
+      /// The gym variant's turned knobs (empty for the default gym).
+      Gym: (string * Text)[] }
 
 /// The report's view of Trd.Runtime's StudyResults: built from the records in memory (ofStudy) or from results.json
 /// (parse, read), which is first checked against the records' schema so every error names the file and the JSON pointer.
@@ -126,21 +147,21 @@ module Results =
         | p -> Schema.jsonName p
 
     /// The pointer of a property of `record` below `at`: `at / name`.
-    let private under (at: string) (record: obj) (property: string) = JsonPointer.append at (jsonName (record.GetType()) property)
+    let internal under (at: string) (record: obj) (property: string) = JsonPointer.append at (jsonName (record.GetType()) property)
 
-    let private n (at: string) (v: float) : Num = { Value = v; Pointer = at }
-    let private t (at: string) (v: string) : Text = { Value = v; Pointer = at }
-    let private many (at: string) (view: string -> 'a -> 'b) (xs: 'a seq) = xs |> Seq.mapi (fun i x -> view (JsonPointer.appendIndex at i) x) |> Seq.toArray
-    let private keyed (at: string) (view: string -> 'a -> 'b) (xs: Collections.Generic.IDictionary<string, 'a>) =
+    let internal n (at: string) (v: float) : Num = { Value = v; Pointer = at }
+    let internal t (at: string) (v: string) : Text = { Value = v; Pointer = at }
+    let internal many (at: string) (view: string -> 'a -> 'b) (xs: 'a seq) = xs |> Seq.mapi (fun i x -> view (JsonPointer.appendIndex at i) x) |> Seq.toArray
+    let internal keyed (at: string) (view: string -> 'a -> 'b) (xs: Collections.Generic.IDictionary<string, 'a>) =
         xs |> Seq.map (fun kv -> kv.Key, view (JsonPointer.append at kv.Key) kv.Value) |> Seq.toArray
-    let private optional (at: string) (view: string -> 'a -> 'b) (x: 'a | null) : 'b option =
+    let internal optional (at: string) (view: string -> 'a -> 'b) (x: 'a | null) : 'b option =
         match x with
         | Null -> None
         | NonNull v -> Some(view at v)
 
     // ---- the view of each record ---------------------------------------------------------------------------------
 
-    let private estimate at (e: Trd.Runtime.Study.Estimate) : Estimate =
+    let internal estimate at (e: Trd.Runtime.Study.Estimate) : Estimate =
         let f = under at e
         { Mean = n (f (nameof e.Mean)) e.Mean; Low = n (f (nameof e.Low)) e.Low; High = n (f (nameof e.High)) e.High
           Seeds = n (f (nameof e.Seeds)) (float e.Seeds); Problems = n (f (nameof e.Problems)) (float e.Problems) }
@@ -182,7 +203,7 @@ module Results =
         { Count = n (f (nameof l.Count)) (float l.Count); Mean = n (f (nameof l.Mean)) l.Mean; Median = n (f (nameof l.Median)) l.Median
           P10 = n (f (nameof l.P10)) l.P10; P90 = n (f (nameof l.P90)) l.P90; Values = l.Values |> Array.map float }
 
-    let private joint at (j: Trd.Runtime.Study.JointCounts) : JointCounts =
+    let internal joint at (j: Trd.Runtime.Study.JointCounts) : JointCounts =
         let f = under at j
         { PassPass = n (f (nameof j.PassPass)) (float j.PassPass); PassFail = n (f (nameof j.PassFail)) (float j.PassFail)
           FailPass = n (f (nameof j.FailPass)) (float j.FailPass); FailFail = n (f (nameof j.FailFail)) (float j.FailFail) }
@@ -202,7 +223,7 @@ module Results =
           DeltaPassAtK = optional (f (nameof s.DeltaPassAtK)) estimate s.DeltaPassAtK
           Sources = many (f (nameof s.Sources)) t s.Sources }
 
-    let private claim at (c: Trd.Runtime.Study.ClaimResult) : ClaimResult =
+    let internal claim at (c: Trd.Runtime.Study.ClaimResult) : ClaimResult =
         let f = under at c
         { Id = t (f (nameof c.Id)) c.Id; Setting = t (f (nameof c.Setting)) c.Setting; Claim = t (f (nameof c.Claim)) c.Claim
           Verdict = t (f (nameof c.Verdict)) c.Verdict; Measured = t (f (nameof c.Measured)) c.Measured; Rule = t (f (nameof c.Rule)) c.Rule }
@@ -220,6 +241,26 @@ module Results =
           Started = t (f (nameof s.Started)) started; Seconds = n (f (nameof s.Seconds)) s.Seconds
           Versions = keyed (f (nameof s.Versions)) t s.Versions }
 
+    let private bestBaseline at (g: Trd.Runtime.Study.BestBaselineGap) : BestBaselineGap =
+        let f = under at g
+        { Setting = t (f (nameof g.Setting)) g.Setting; Metric = t (f (nameof g.Metric)) g.Metric
+          Baseline = t (f (nameof g.Baseline)) g.Baseline; Gap = estimate (f (nameof g.Gap)) g.Gap }
+
+    let private objectiveCheck at (c: Trd.Runtime.Study.ObjectiveCheck) : ObjectiveCheck =
+        let f = under at c
+        { Setting = t (f (nameof c.Setting)) c.Setting; Method = t (f (nameof c.Method)) c.Method
+          ClipFraction = estimate (f (nameof c.ClipFraction)) c.ClipFraction
+          TeacherMassOutsideTopK = optional (f (nameof c.TeacherMassOutsideTopK)) estimate c.TeacherMassOutsideTopK
+          TopK = n (f (nameof c.TopK)) (float c.TopK) }
+
+    let internal modelCard at (c: Trd.Runtime.Study.ModelCardSummary) : ModelCard =
+        let f = under at c
+        let maybe at (v: Nullable<float>) = if v.HasValue then Some(n at v.Value) else None
+        { Role = t (f (nameof c.Role)) c.Role; ModelSeed = n (f (nameof c.ModelSeed)) (float c.ModelSeed)
+          Directory = t (f (nameof c.Directory)) c.Directory; SolveAccuracy = n (f (nameof c.SolveAccuracy)) c.SolveAccuracy
+          RefineAccuracy = maybe (f (nameof c.RefineAccuracy)) c.RefineAccuracy
+          RefineWithReferenceAccuracy = maybe (f (nameof c.RefineWithReferenceAccuracy)) c.RefineWithReferenceAccuracy }
+
     /// The report's view of results computed in memory: the same values, each with its pointer in results.json.
     [<CompiledName("OfStudy")>]
     let ofStudy (r: R) : StudyResults =
@@ -229,7 +270,11 @@ module Results =
           Diagnostics = many (f (nameof r.Diagnostics)) diagnostic r.Diagnostics
           Trajectories = many (f (nameof r.Trajectories)) trajectory r.Trajectories
           Subsets = optional (f (nameof r.Subsets)) (fun at xs -> many at subset xs) r.Subsets
-          Claims = many (f (nameof r.Claims)) claim r.Claims }
+          Claims = many (f (nameof r.Claims)) claim r.Claims
+          BestBaseline = (match r.BestBaseline with | Null -> [||] | NonNull xs -> many (f (nameof r.BestBaseline)) bestBaseline xs)
+          ObjectiveChecks = (match r.ObjectiveChecks with | Null -> [||] | NonNull xs -> many (f (nameof r.ObjectiveChecks)) objectiveCheck xs)
+          ModelCards = (match r.ModelCards with | Null -> [||] | NonNull xs -> many (f (nameof r.ModelCards)) modelCard xs)
+          Gym = (match r.Gym with | Null -> [||] | NonNull xs -> keyed (f (nameof r.Gym)) t xs) }
 
     /// Parses results.json's text: checked against the schema (Schema.check: every error names `source` and the JSON
     /// pointer of the value), then read into Trd.Runtime's records and viewed.

@@ -115,6 +115,16 @@ let tests =
                 Expect.equal (count "advantage_grows_recovery" "opsd") 2 "recovery, OPSD: once per student pair × 2 metrics"
                 for p in read.Predictions do
                     Expect.contains [ "reproduced"; "not reproduced"; "inconclusive" ] p.Verdict "a verdict by the rule"
+                // the grid's report: heatmaps per setting, every number traced to grid-results.json, cells linked
+                let report = Trd.Report.GridReport.write directory
+                let html = File.ReadAllText report
+                let json = File.ReadAllText(Path.Combine(directory, GridResults.FileName))
+                Expect.equal (ReportTests.checkNumbers json html) [] "every number of the grid report traces to grid-results.json"
+                for id in [ "where"; "prediction"; "mechanism"; "verdicts"; "models"; "plan" ] do
+                    Expect.stringContains html $"id=\"{id}\"" $"section {id}"
+                Expect.equal (Text.RegularExpressions.Regex.Matches(html, "\"zmid\":0").Count) 4 "two heatmaps (Avg, Pass) per setting"
+                for cell in plan.Cells do
+                    Expect.stringContains html $"href=\"cells/{cell.Folder}/report.html\"" "each cell links to its own report"
                 // a rerun resumes: nothing trains again and the summary is the same
                 let again = GymGrid(plan).Run()
                 Expect.equal (again.Cells |> Array.map (fun c -> c.Settings[0].GapAvgAtK)) (read.Cells |> Array.map (fun c -> c.Settings[0].GapAvgAtK)) "resumed"
