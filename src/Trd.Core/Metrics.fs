@@ -100,6 +100,17 @@ module Metrics =
             if v < 0 || v >= lp.Length then invalidArg "tokenIds" $"token id {v} is outside the vocabulary (V = {lp.Length})"
             exp lp[v])
 
+    /// 1 − Σ_{v∈𝒮_t} softmax(ℓ_t)_v for one position, 𝒮_t the teacher's top-k (ties to the lower id, as
+    /// `Support.topKIndices`): the teacher mass a TeacherTopK k support drops before renormalising, at T = 1. Summed
+    /// over the complement, so a top-k holding nearly all the mass keeps its digits.
+    [<CompiledName("MassOutsideTopK")>]
+    let massOutsideTopK (teacherLogits: float[]) (k: int) =
+        Numerics.checkLogits "teacherLogits" teacherLogits
+        if k < 1 then invalidArg "k" $"top-K needs K ≥ 1, got K = {k}"
+        let lp = Numerics.logSoftmax teacherLogits
+        let kept = System.Collections.Generic.HashSet<int>(Support.topKIndices k lp)
+        lp |> Array.indexed |> Array.sumBy (fun (v, x) -> if kept.Contains v then 0.0 else exp x)
+
     /// Token-weighted mean epistemic mass over positions.
     [<CompiledName("MeanEpistemicMass")>]
     let meanEpistemicMass (teacherLogits: float[][]) (tokenIds: int[]) (mask: float[]) =

@@ -311,6 +311,20 @@ let private diagnosticTests =
                 Expect.floatClose Accuracy.medium sl[i] expectedS[ys[i]] $"student log π(y_{i})"
                 Expect.floatClose Accuracy.medium tl[i] expectedT[ys[i]] $"teacher log π(y_{i})"
                 Expect.floatClose Accuracy.medium em[i] (Metrics.epistemicMass teacher[i] [| 3; 7; 29 |]) $"epistemic mass at {i}"
+        testCase "the teacher mass outside its top-K matches Trd.Core's float64 reference" <| fun () ->
+            let rng = Random 63
+            let teacher, student = rows 6 40 (gaussian rng 3.0), rows 6 40 (gaussian rng 1.0)
+            use s = toTensor torch.float32 student
+            use t = toTensor torch.float32 teacher
+            use m = maskT (mask 6)
+            for k in [ 1; 8; 39; 40; 64 ] do
+                use r = ObjectiveExecutor.FromLogits(Recipes.reverseKl, s, t, m, null, ObjectiveOptions(TeacherTopKMassK = k, ChunkSize = 4))
+                let outside = r.TeacherMassOutsideTopK.to_type(torch.float64).data<float>().ToArray()
+                for i in 0 .. 5 do
+                    Expect.isLessThanOrEqual (abs (outside[i] - Metrics.massOutsideTopK teacher[i] (min k 40))) 1e-6 $"K = {k}, position {i}"
+                if k >= 40 then Expect.isLessThanOrEqual (outside |> Array.map abs |> Array.max) 1e-6 "K ≥ V drops nothing"
+            use none = ObjectiveExecutor.FromLogits(Recipes.reverseKl, s, t, m, null, ObjectiveOptions(ChunkSize = 4))
+            Expect.isNull none.TeacherMassOutsideTopK "not asked, not computed"
         testCase "per-position D and the clip fraction match the reference" <| fun () ->
             let rng = Random 62
             let teacher, student = rows 8 20 (gaussian rng 1.0), rows 8 20 (gaussian rng 1.0)

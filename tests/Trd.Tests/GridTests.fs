@@ -74,6 +74,30 @@ let tests =
                 Expect.isFalse (attempt.Contains "Wait") $"seed {seed}: no correction under none"
             Expect.equal (Gym.responseBudget Gym.defaultLevel Recovery.Line) 96 "the default budget is unchanged"
 
+        testCase "Bootstrap.contrast: independent samples, each resampled on its own" <| fun () ->
+            let a = [| [| 0.2; 0.4; 0.6; 0.8 |]; [| 0.1; 0.3; 0.5 |] |]
+            let shifted = a |> Array.map (Array.map (fun x -> x - 0.25))
+            let c = Bootstrap.contrast [| 0; 1 |] a [| 0; 1 |] shifted
+            Expect.floatClose Accuracy.high c.Mean 0.25 "the difference of the pooled means"
+            Expect.isLessThan c.Low 0.25 "an interval around it (the two sides draw differently)"
+            Expect.isGreaterThan c.High 0.25 "an interval around it"
+            Expect.equal (c.Seeds, c.Problems) (4, 14) "both sides counted"
+            let constant = Bootstrap.contrast [| 0 |] [| [| 0.5; 0.5 |] |] [| 0 |] [| [| 0.25; 0.25; 0.25 |] |]
+            Expect.equal (constant.Low, constant.High) (0.25, 0.25) "constant data: a zero-width interval at the difference"
+            Expect.isTrue (Double.IsNaN (Bootstrap.contrast [| 0 |] [| [||] |] [| 0 |] a.[..0]).Mean) "an empty side gives NaN"
+            Expect.equal (Bootstrap.contrast [| 0; 1 |] a [| 0; 1 |] shifted) c "the same data, the same interval"
+            Expect.throwsT<ArgumentException> (fun () -> Bootstrap.contrast [| 0 |] [| [| nan |] |] [| 0 |] a.[..0] |> ignore) "a non-finite score is refused"
+
+        testCase "Claims.advantageGrows judges the contrast's interval" <| fun () ->
+            let i m l h = { Mean = m; Low = l; High = h; Seeds = 3; Problems = 192 }
+            let v (contrast: Interval) = (Claims.advantageGrows "catch 0 vs 0.8" "Avg@16" (i 0.0 -0.1 0.1) (i -0.1 -0.2 0.0) contrast).Verdict
+            Expect.equal (v (i 0.1 0.02 0.2)) Reproduced "above 0"
+            Expect.equal (v (i -0.1 -0.2 -0.02)) NotReproduced "below 0"
+            Expect.equal (v (i 0.05 -0.01 0.1)) Inconclusive "straddles 0"
+            Expect.equal (v (i nan nan nan)) Inconclusive "undefined"
+            Expect.isNotEmpty (Claims.paperFigure "refined_shorter_more_correct") "the paper's figure for a comparable claim"
+            Expect.equal (Claims.paperFigure "no_such_claim") "" "none for an unknown id"
+
         testCase "a 2 × 2 grid of tiny models runs end to end and its summary traces to the cells' results" <| fun () ->
             let directory = Path.Combine(Path.GetTempPath(), "trd-grid-" + Guid.NewGuid().ToString("N"))
             try
