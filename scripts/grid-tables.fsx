@@ -12,7 +12,9 @@ let str (e: JsonElement) (name: string) = e.GetProperty(name).GetString()
 let num (e: JsonElement) = if e.ValueKind = JsonValueKind.Number then e.GetDouble() else nan
 let f1 (x: float) = if Double.IsFinite x then x.ToString("0.0", Globalization.CultureInfo.InvariantCulture) else "–"
 let signed (x: float) = if Double.IsFinite x then x.ToString("+0.0;-0.0;0.0", Globalization.CultureInfo.InvariantCulture) else "–"
-let gap (e: JsonElement) = $"{signed (100.0 * num (e.GetProperty "mean"))} [{f1 (100.0 * num (e.GetProperty "low"))}, {f1 (100.0 * num (e.GetProperty "high"))}]"
+let gap (e: JsonElement) =
+    let m, l, h = num (e.GetProperty "mean"), num (e.GetProperty "low"), num (e.GetProperty "high")
+    $"{signed (100.0 * m)} [{f1 (100.0 * l)}, {f1 (100.0 * h)}]"
 let pct (e: JsonElement) = f1 (100.0 * num e)
 
 let grid = root.GetProperty "grid"
