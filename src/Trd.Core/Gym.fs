@@ -212,16 +212,20 @@ module Gym =
             if split terms = wanted then terms else go ()
         go ()
 
+    /// About how many distinct problems the held-out or the corpus split holds at a level: the ordered selections of
+    /// distinct digits, n = min…max, of which about 1/8 fall in each small split (counted as 1/10, to leave room).
+    [<CompiledName("SplitCapacity")>]
+    let splitCapacity (level: GymLevel) =
+        ([ level.MinTerms .. level.MaxTerms ] |> List.sumBy (fun n -> List.fold (*) 1 [ 10 - n .. 9 ])) / 10
+
     /// count distinct problems of one split, seeded; ids are "<prefix>-<index>".
     [<CompiledName("Problems")>]
     let problems (seed: uint64) (level: GymLevel) (wanted: GymSplit) (count: int) (prefix: string) =
         let rng = Rng(seed)
         let seen = Collections.Generic.HashSet<string>()
-        let space =
-            // ordered selections of distinct digits, n = min…max, about 1/8 of them in each small split
-            [ level.MinTerms .. level.MaxTerms ] |> List.sumBy (fun n -> List.fold (*) 1 [ 10 - n .. 9 ])
-        if wanted <> Pretraining && count > space / 10 then
-            invalidArg "count" $"at most about {space / 10} distinct problems fit this split at {level.MinTerms}–{level.MaxTerms} terms, asked for {count}"
+        let capacity = splitCapacity level
+        if wanted <> Pretraining && count > capacity then
+            invalidArg "count" $"at most about {capacity} distinct problems fit this split at {level.MinTerms}–{level.MaxTerms} terms, asked for {count}"
         [| while seen.Count < count do
                let terms = drawFrom rng level wanted
                if seen.Add(String.Join(" ", terms)) then

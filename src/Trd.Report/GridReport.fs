@@ -298,21 +298,19 @@ module GridReport =
         |> String.concat "\n"
         |> fun html -> html + "\n"
 
+    let private writeHtml (directory: string) (view: GridResults) =
+        Report.copyPlotlyJs directory |> ignore
+        let report = Path.Combine(directory, Report.ReportFileName)
+        Trd.Runtime.Checkpoints.AtomicFile.WriteText(report, render view)
+        report
+
     /// Writes report.html (and plotly.min.js) into the grid directory for grid results in memory. Returns its path.
     [<CompiledName("WriteResults")>]
     let writeResults (results: R) (gridDirectory: string) : string =
-        let directory = Path.GetFullPath gridDirectory
-        Report.copyPlotlyJs directory |> ignore
-        let report = Path.Combine(directory, Report.ReportFileName)
-        Trd.Runtime.Checkpoints.AtomicFile.WriteText(report, render (ofGrid results))
-        report
+        ofGrid results |> writeHtml (Path.GetFullPath gridDirectory)
 
     /// Rebuilds a grid's report.html from its grid-results.json. Returns its path.
     [<CompiledName("Write")>]
     let write (gridDirectory: string) : string =
         let directory = Path.GetFullPath gridDirectory
-        let view = read directory
-        Report.copyPlotlyJs directory |> ignore
-        let report = Path.Combine(directory, Report.ReportFileName)
-        Trd.Runtime.Checkpoints.AtomicFile.WriteText(report, render view)
-        report
+        read directory |> writeHtml directory

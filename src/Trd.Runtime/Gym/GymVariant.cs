@@ -117,12 +117,15 @@ public sealed record GymVariant
     /// <summary>The variant's folder name: "catch-0.8_recovery-restart", or "default".</summary>
     public string Folder => IsDefault ? "default" : ToString().Replace('=', '-').Replace(' ', '_');
 
+    /// <summary>The turned knobs, knob → value word (results.json and grid-results.json), empty for the default.</summary>
+    public Dictionary<string, string> Turned() =>
+        Knobs.Where(k => ValueOf(k) is not null).ToDictionary(k => k, k => ValueOf(k)!);
+
     /// <summary>The turned knobs as a JSON object (study.json and grid.json), empty for the default.</summary>
     public System.Text.Json.Nodes.JsonObject ToJson()
     {
         var node = new System.Text.Json.Nodes.JsonObject();
-        foreach (var knob in Knobs)
-            if (ValueOf(knob) is { } v) node[knob] = v;
+        foreach (var (knob, value) in Turned()) node[knob] = value;
         return node;
     }
 }

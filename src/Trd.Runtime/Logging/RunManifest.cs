@@ -129,6 +129,11 @@ public sealed record RunManifest(
             ?? throw new InvalidDataException($"{path}: the manifest is null");
     }
 
+    /// <summary>The component versions with "git": the commit's first 12 hex digits, " (dirty)" when the tree was, or
+    /// "unknown" outside a working tree (what a study's and a grid's results record).</summary>
+    public Dictionary<string, string> VersionsWithGit() =>
+        new(Versions) { ["git"] = GitCommit is null ? "unknown" : GitCommit[..12] + (GitDirty == true ? " (dirty)" : "") };
+
     /// <summary>Field by field; <see cref="Config"/> as JSON (<see cref="JsonElement.DeepEquals"/>) and
     /// <see cref="Versions"/> as a set of pairs, so a manifest read back equals the one written.</summary>
     public bool Equals(RunManifest? other) =>

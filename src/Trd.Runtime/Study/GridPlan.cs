@@ -98,15 +98,10 @@ public sealed record GridPlan(StudyOptions Base, GridAxis[] Axes)
             var options = OptionsOf(cell);
             options.Validated();
             foreach (var recipe in new[] { options.ModelsOf(1).Student, options.ModelsOf(1).Teacher }) recipe.Validated();
-            // the problem splits must hold the plan's problems at the cell's level (Gym.problems raises naming the limit)
-            try
-            {
-                var space = Enumerable.Range(cell.Level.MinTerms, cell.Level.MaxTerms - cell.Level.MinTerms + 1)
-                    .Sum(n => Enumerable.Range(10 - n, n).Aggregate(1, (a, b) => a * b));
-                if (Math.Max(Base.TrainProblems, Base.HeldoutProblems) > space / 10)
-                    throw new ArgumentException($"at most about {space / 10} distinct problems fit a split at {cell.Level.MinTerms}–{cell.Level.MaxTerms} terms");
-            }
-            catch (ArgumentException e) { throw new ArgumentException($"--grid cell {cell}: {e.Message}"); }
+            // the problem splits must hold the plan's problems at the cell's level
+            var capacity = Trd.Core.Gym.SplitCapacity(cell.Level);
+            if (Math.Max(Base.TrainProblems, Base.HeldoutProblems) > capacity)
+                throw new ArgumentException($"--grid cell {cell}: at most about {capacity} distinct problems fit a split at {cell.Level.MinTerms}–{cell.Level.MaxTerms} terms");
         }
         return this;
     }

@@ -47,7 +47,7 @@ public sealed class GymGrid
             cellDone?.Invoke(cell, results[cell]);
         }
         var manifest = RunManifest.Capture(_plan.Base.Command, _plan.ToJson(), _plan.Base.Seeds[0], TorchSharp.torch.CPU, root);
-        var versions = new Dictionary<string, string>(manifest.Versions) { ["git"] = manifest.GitCommit is null ? "unknown" : manifest.GitCommit[..12] + (manifest.GitDirty == true ? " (dirty)" : "") };
+        var versions = manifest.VersionsWithGit();
         var info = new GridInfo(_plan.Base.Command, _plan.Base.Quick, _plan.Axes, _plan.Base.Seeds, _plan.Base.ModelSeeds, _plan.Base.TrainProblems,
             _plan.Base.HeldoutProblems, _plan.Base.K, _plan.Base.Settings.Select(s => s.ConfigName).ToArray(),
             $"{manifest.OperatingSystem}, {manifest.ProcessorCount} cores, {manifest.Runtime}, cpu", started, (DateTime.UtcNow - started).TotalSeconds, versions);
@@ -68,14 +68,11 @@ public sealed class GymGrid
                 return Summarise(results[source], setting, source.Folder);
             }).ToArray();
             var (student, teacher) = plan.OptionsOf(cell).ModelsOf(1);
-            return new GridCell(cell.ToString(), cell.Folder, Knobs(cell), $"{student.Name}-{student.Key}", $"{teacher.Name}-{teacher.Key}",
+            return new GridCell(cell.ToString(), cell.Folder, cell.Turned(), $"{student.Name}-{student.Key}", $"{teacher.Name}-{teacher.Key}",
                 own.ModelCards ?? [], settings);
         }).ToArray();
         return new GridResults(info, cells, Predictions(plan, results).ToArray());
     }
-
-    static Dictionary<string, string> Knobs(GymVariant cell) =>
-        GymVariant.Knobs.Where(k => cell.ValueOf(k) is not null).ToDictionary(k => k, k => cell.ValueOf(k)!);
 
     static GridCellSetting Summarise(StudyResults r, Setting setting, string source)
     {

@@ -99,7 +99,7 @@ public sealed class GymStudy
             }
         }
         var manifest = RunManifest.Capture(_options.Command, _options.Plan(), _options.Seeds[0], TorchSharp.torch.CPU, Directory);
-        var versions = new Dictionary<string, string>(manifest.Versions) { ["git"] = manifest.GitCommit is null ? "unknown" : manifest.GitCommit[..12] + (manifest.GitDirty == true ? " (dirty)" : "") };
+        var versions = manifest.VersionsWithGit();
         var modelNames = new Dictionary<string, string> { ["student"] = Path.GetFileName(models[0].Student), ["teacher"] = Path.GetFileName(models[0].Teacher) };
         for (var m = 2; m <= models.Length; m++)
         {

@@ -154,12 +154,9 @@ public sealed class StudyAggregator
         return new StudyResults(info, rows.ToArray(), diagnostics.ToArray(), trajectories.ToArray(), subsets?.ToArray(), claims.ToArray())
         {
             BestBaseline = best.ToArray(), ObjectiveChecks = checks.ToArray(),
-            Gym = _options.Variant.IsDefault ? null : GymVariantKnobs(_options.Variant),
+            Gym = _options.Variant.IsDefault ? null : _options.Variant.Turned(),
         };
     }
-
-    static Dictionary<string, string> GymVariantKnobs(Gym.GymVariant variant) =>
-        Gym.GymVariant.Knobs.Where(k => variant.ValueOf(k) is not null).ToDictionary(k => k, k => variant.ValueOf(k)!);
 
     /// <summary>TRD − the best baseline (highest mean) on Avg@K and on Pass@K, with the per-problem differences.</summary>
     IEnumerable<BestBaselineGap> BestBaseline(Setting setting, Dictionary<string, ModelOutcomes> methods)
