@@ -27,7 +27,12 @@ let private wordTypes =
            "Trd.Runtime.Study.TrajectoryAnalysis", "results.json schema"
            "Trd.Runtime.Study.SubsetRow", "results.json schema"
            "Trd.Runtime.Study.ClaimResult", "results.json schema"
-           "Trd.Runtime.Study.StudyInfo", "results.json schema" ]
+           "Trd.Runtime.Study.StudyInfo", "results.json schema"
+           "Trd.Runtime.Study.BestBaselineGap", "results.json schema"
+           "Trd.Runtime.Study.ObjectiveCheck", "results.json schema"
+           // The grid-results.json schema, read back by the grid report.
+           "Trd.Runtime.Study.GridCellSetting", "grid-results.json schema"
+           "Trd.Runtime.Study.GridInfo", "grid-results.json schema" ]
 
 /// A type the check must flag.
 type ProbeWithStrings() =

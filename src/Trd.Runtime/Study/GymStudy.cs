@@ -110,19 +110,10 @@ public sealed class GymStudy
             _options.Methods.Select(m => m.Id).ToArray(), _options.K, _options.TrainProblems, _options.HeldoutProblems,
             modelNames, $"{manifest.OperatingSystem}, {manifest.ProcessorCount} cores, {manifest.Runtime}, cpu", started, (DateTime.UtcNow - started).TotalSeconds, versions)
         { ModelSeeds = _options.ModelSeeds };
-        var results = new StudyAggregator(Directory, _options, StudyAggregator.LoadTokenizer(models[0].Student), evaluated).Aggregate(info)
-            with { ModelCards = Cards(models) };
+        var results = new StudyAggregator(Directory, _options, StudyAggregator.LoadTokenizer(models[0].Student), evaluated).Aggregate(info);
         results.Write(Directory);
         return results;
     }
-
-    /// <summary>The cards of the study's models (student and teacher of every model seed), as the report's summary shows them.</summary>
-    static ModelCardSummary[] Cards((string Student, string Teacher)[] models) =>
-        models.SelectMany((pair, m) => new[] { ("student", pair.Student), ("teacher", pair.Teacher) }.Select(x =>
-        {
-            var card = GymModels.ReadCard(x.Item2);
-            return new ModelCardSummary(x.Item1, m + 1, Path.GetFileName(x.Item2), card.SolveAccuracy, card.RefineAccuracy, card.RefineWithReferenceAccuracy);
-        })).ToArray();
 
     /// <summary>
     /// Records the plan in study.json (refusing a directory that holds another), takes the models from the cache or

@@ -155,7 +155,27 @@ public sealed class StudyAggregator
         {
             BestBaseline = best.ToArray(), ObjectiveChecks = checks.ToArray(),
             Gym = _options.Variant.IsDefault ? null : _options.Variant.Turned(),
+            ModelCards = Cards(info),
         };
+    }
+
+    /// <summary>
+    /// The cards of the study's models (student and teacher of every model seed), read from the model cache where
+    /// info.Models names them; null when the cache does not hold them all (a study aggregated on another machine).
+    /// </summary>
+    ModelCardSummary[]? Cards(StudyInfo info)
+    {
+        var cards = new List<ModelCardSummary>();
+        for (var m = 1; m <= info.ModelSeeds; m++)
+            foreach (var role in new[] { "student", "teacher" })
+            {
+                if (!info.Models.TryGetValue(m == 1 ? role : $"{role}_{m}", out var name)) return null;
+                var directory = Path.Combine(_options.CacheRoot, "gym", name);
+                if (!File.Exists(Path.Combine(directory, "card.json"))) return null;
+                var card = Gym.GymModels.ReadCard(directory);
+                cards.Add(new ModelCardSummary(role, m, name, card.SolveAccuracy, card.RefineAccuracy, card.RefineWithReferenceAccuracy));
+            }
+        return cards.ToArray();
     }
 
     /// <summary>TRD − the best baseline (highest mean) on Avg@K and on Pass@K, with the per-problem differences.</summary>
