@@ -113,6 +113,37 @@ let tests =
             let la, lb = logitsOf model a, logitsOf model b
             Expect.isLessThan (maxAbsDiff la[.. 5] lb[.. 5]) 1e-12 "first six positions"
 
+        testCase "left padding with an attention mask gives each row's unpadded logits; without a mask, offset positions are refused" <| fun () ->
+            use model = tinyModel false torch.float64 6L
+            use _ = torch.no_grad()
+            let a, b = prompt (Random 21) 7, prompt (Random 22) 4
+            let padded = Array.append (Array.create 3 0) b                                          // b left-padded to 7
+            use ids = torch.tensor(Array.append a padded |> Array.map int64).view(2L, 7L)
+            use mask = torch.tensor(Array.append (Array.create 7 1L) (Array.append (Array.create 3 0L) (Array.create 4 1L))).view(2L, 7L)
+            use logits = model.Forward(ids, attentionMask = mask)                                  // [2, 7, V]
+            let row (r: int64) (from: int64) = logits[r].narrow(0L, from, 7L - from).data<float>().ToArray() |> Array.chunkBySize 97
+            Expect.isLessThan (maxAbsDiff (row 0L 0L) (logitsOf model a)) 1e-12 "the unpadded row"
+            Expect.isLessThan (maxAbsDiff (row 1L 3L) (logitsOf model b)) 1e-12 "the left-padded row's real tokens equal b alone"
+            Expect.isFalse (logits.isnan().any().item<bool>()) "padding queries have defined outputs"
+            use offset = torch.tensor(Array.init 7 (fun i -> int64 (i + 3))).view(1L, 7L)
+            use one = ids.narrow(0L, 0L, 1L)
+            let e = Expect.throwsC (fun () -> model.Forward(one, offset) |> ignore) id
+            Expect.stringContains e.Message "attentionMask" "says what to do"
+
+        testCase "RoPE's float32 inverse frequencies are transformers' (float32 ops), the float64 ones the exact maths" <| fun () ->
+            use rotary = new Rotary(128L, 1_000_000.0)
+            use f32 = rotary.InverseFrequencies(torch.float32)
+            use f64 = rotary.InverseFrequencies(torch.float64)
+            Expect.equal f32.dtype torch.float32 "float32"
+            // transformers: 1.0 / (base ** (torch.arange(0, 128, 2, dtype=torch.int64).float() / 128)), every op in float32.
+            let expected =
+                Array.init 64 (fun i -> 1.0f / MathF.Pow(1_000_000.0f, float32 (2 * i) / 128.0f))
+            let ours = f32.data<float32>().ToArray()
+            let exact = f64.data<float>().ToArray()
+            for i in 0 .. 63 do
+                Expect.isLessThanOrEqual (abs (float ours[i] - exact[i]) / exact[i]) 1.2e-6 $"θ_{i} within float32 rounding of the exact value"
+                Expect.isLessThanOrEqual (abs (ours[i] - expected[i]) / expected[i]) 2.4e-7f $"θ_{i} matches the float32 formula to an ulp"
+
         testCase "prefill and decode through the KV cache give the full forward's logits" <| fun () ->
             use model = tinyModel false torch.float64 9L
             let ids = prompt (Random 10) 12

@@ -50,18 +50,29 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 /// <summary>Rotary position embedding (rotate-half form): cos/sin tables for positions, applied to q and k.</summary>
 public sealed class Rotary : nn.Module
 {
-    readonly Tensor _invFreq; // [D/2], float64 (cast to the table dtype on use)
+    readonly Tensor _invFreq64; // [D/2], float64: the tables of a float64 model (the float64 reference)
+    readonly Tensor _invFreq32; // [D/2], float32, computed as transformers computes it: every other model's tables
 
     /// <summary>θ_i = base^(−2i/D), i = 0 … D/2 − 1.</summary>
+    /// <remarks>
+    /// transformers computes <c>1.0 / (base ** (torch.arange(0, D, 2, dtype=torch.int64).float() / D))</c> in float32
+    /// (Qwen3's default RoPE init), so the float32 inverse frequencies are computed the same way, op for op, rather
+    /// than in float64 and cast (which differs in the last bit for some i, and so in the tables at long positions).
+    /// A float64 model keeps float64 frequencies: it is the reference of the maths, not of transformers' rounding.
+    /// </remarks>
     public Rotary(long headDim, double theta, Device? device = null) : base(nameof(Rotary))
     {
         using var scope = NewDisposeScope();   // holds the temporaries below while libtorch reads them
         using var width = headDim.ToScalar();
-        var exponents = arange(Scalars.Zero, width, Scalars.Two, ScalarType.Float64, device).div(width);     // [D/2]: 2i/D
-        var thetaTensor = tensor(theta);                                                                     // [], float64
-        _invFreq = thetaTensor.pow(exponents).reciprocal().DetachFromDisposeScope();
-        // Not registered: not a parameter, not saved (Hugging Face's inv_freq is non-persistent).
+        var exponents64 = arange(Scalars.Zero, width, Scalars.Two, ScalarType.Float64, device).div(width);      // [D/2]: 2i/D
+        _invFreq64 = tensor(theta, ScalarType.Float64, device).pow(exponents64).reciprocal().DetachFromDisposeScope();
+        var exponents32 = arange(Scalars.Zero, width, Scalars.Two, ScalarType.Int64, device).to(ScalarType.Float32).div(width); // [D/2]
+        _invFreq32 = tensor(theta, ScalarType.Float32, device).pow(exponents32).reciprocal().DetachFromDisposeScope();
+        // Not registered: not parameters, not saved (Hugging Face's inv_freq is non-persistent).
     }
+
+    /// <summary>The inverse frequencies the tables of a <paramref name="dtype"/> model use ([D/2], float32 or float64).</summary>
+    public Tensor InverseFrequencies(ScalarType dtype) => dtype == ScalarType.Float64 ? _invFreq64 : _invFreq32;
 
     /// <summary>
     /// positions [B, T] → (cos, sin), each [B, T, 1, D] in the given dtype, computed in float32 as Hugging Face does
@@ -70,7 +81,7 @@ public sealed class Rotary : nn.Module
     public (Tensor cos, Tensor sin) Tables(Tensor positions, ScalarType dtype)
     {
         var wide = Precision.AtLeastFloat32(dtype);
-        var freqs = positions.to(wide).unsqueeze(-1) * _invFreq.to(wide).to(positions.device); // [B, T, D/2]
+        var freqs = positions.to(wide).unsqueeze(-1) * InverseFrequencies(dtype).to(positions.device); // [B, T, D/2]
         var emb = cat(new[] { freqs, freqs }, -1).unsqueeze(2);                                         // [B, T, 1, D]
         return (emb.cos().to(dtype), emb.sin().to(dtype));
     }
@@ -111,11 +122,12 @@ public sealed class Qwen3Attention : nn.Module
     }
 
     /// <summary>
-    /// x [B, T, H] at positions [B, T] → [B, T, H]. Without a cache: causal attention over the T positions given.
+    /// x [B, T, H] at positions [B, T] → [B, T, H]. Without a cache: causal attention over the T positions given,
+    /// or, with <paramref name="mask"/> [B, 1, T, T] (true = may attend), that mask (padding and causality both).
     /// With a cache: this layer's keys and values for the new positions are written into it at their positions,
     /// and the queries attend to every cached position ≤ their own (per row).
     /// </summary>
-    public Tensor Forward(Tensor x, Tensor positions, (Tensor cos, Tensor sin) rope, KvCache? cache, int layer)
+    public Tensor Forward(Tensor x, Tensor positions, (Tensor cos, Tensor sin) rope, KvCache? cache, int layer, Tensor? mask = null)
     {
         var (b, t) = (x.shape[0], x.shape[1]);
         var q = _qNorm.forward(_q.forward(x).view(b, t, _heads, _headDim));   // [B, T, Q, D]
@@ -124,11 +136,11 @@ public sealed class Qwen3Attention : nn.Module
         q = Rotary.Apply(q, rope.cos, rope.sin);
         k = Rotary.Apply(k, rope.cos, rope.sin);
 
-        Tensor keys, values, mask;
+        Tensor keys, values;
         bool causal;
         if (cache is null)
         {
-            (keys, values, mask, causal) = (k, v, null!, true);
+            (keys, values, causal) = (k, v, mask is null);                    // mask: [B, 1, T, T], padding and causality
         }
         else
         {
@@ -212,10 +224,10 @@ public sealed class Qwen3DecoderLayer : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>x [B, T, H] → [B, T, H].</summary>
-    public Tensor Forward(Tensor x, Tensor positions, (Tensor cos, Tensor sin) rope, KvCache? cache, int layer)
+    /// <summary>x [B, T, H] → [B, T, H]; <paramref name="mask"/> as <see cref="Qwen3Attention.Forward"/> takes it.</summary>
+    public Tensor Forward(Tensor x, Tensor positions, (Tensor cos, Tensor sin) rope, KvCache? cache, int layer, Tensor? mask = null)
     {
-        x = x.add(_attention.Forward(_inputNorm.forward(x), positions, rope, cache, layer), Scalars.One);
+        x = x.add(_attention.Forward(_inputNorm.forward(x), positions, rope, cache, layer, mask), Scalars.One);
         return x.add(_mlp.forward(_postAttentionNorm.forward(x)), Scalars.One);
     }
 
@@ -249,13 +261,28 @@ public sealed class Qwen3Model : nn.Module
     /// <summary>The decoder layers.</summary>
     public IList<Qwen3DecoderLayer> Layers => _layers;
 
-    /// <summary>ids [B, T] at positions [B, T] → final-norm hidden states [B, T, H].</summary>
-    public Tensor Forward(Tensor ids, Tensor positions, KvCache? cache)
+    /// <summary>
+    /// ids [B, T] at positions [B, T] → final-norm hidden states [B, T, H]. <paramref name="attentionMask"/> [B, T]
+    /// (true or 1 = a real token), without a cache: query i attends to keys j ≤ i that are real tokens, and always to
+    /// itself (so a padding query, whose earlier keys may all be padding, has a defined output, as transformers'
+    /// SDPA path unmasks fully masked rows).
+    /// </summary>
+    public Tensor Forward(Tensor ids, Tensor positions, KvCache? cache, Tensor? attentionMask = null)
     {
         var x = _embed.forward(ids);                                       // [B, T, H]
         var rope = _rotary.Tables(positions, x.dtype);                     // [B, T, 1, D] each
+        Tensor? mask = null;
+        if (attentionMask is not null)
+        {
+            var t = ids.shape[1];
+            var real = attentionMask.to(ScalarType.Bool);                                                  // [B, T]
+            var range = Scalars.Range(t, ids.device);                                                      // [T]
+            var causal = range.unsqueeze(0) <= range.unsqueeze(1);                                         // [T, T]: j ≤ i
+            var self = range.unsqueeze(0) == range.unsqueeze(1);                                           // [T, T]: j = i
+            mask = (causal.unsqueeze(0) & real.unsqueeze(1) | self.unsqueeze(0)).unsqueeze(1);            // [B, 1, T, T]
+        }
         for (var i = 0; i < _layers.Count; i++)
-            x = _layers[i].Forward(x, positions, rope, cache, i);
+            x = _layers[i].Forward(x, positions, rope, cache, i, mask);
         return _norm.forward(x);
     }
 }
@@ -288,19 +315,44 @@ public sealed class Qwen3ForCausalLM : nn.Module
     /// <summary>The output projection [V, H]: lm_head.weight, or the embedding when tied.</summary>
     public Tensor OutputWeight => _lmHead?.Weight ?? _model.EmbeddingWeight;
 
-    /// <summary>ids [B, T] at positions [B, T] (default 0 … T−1 in every row) → hidden states [B, T, H].</summary>
-    public Tensor Hidden(Tensor ids, Tensor? positions = null, KvCache? cache = null)
+    /// <summary>
+    /// ids [B, T] at positions [B, T] → hidden states [B, T, H]. Without a cache the forward attends causally over the
+    /// T tokens given, so a row with padding on the left needs <paramref name="attentionMask"/> [B, T] (1 = real
+    /// token; its positions then default to the count of real tokens before each, as transformers derives them);
+    /// without a mask, positions other than 0 … T−1 in every row (the sign of left padding or an offset prompt) are
+    /// refused rather than attended wrongly. Right padding needs no mask: real tokens never see the padding after them.
+    /// With a cache, the cache's own mask applies and <paramref name="attentionMask"/> must be null.
+    /// </summary>
+    public Tensor Hidden(Tensor ids, Tensor? positions = null, KvCache? cache = null, Tensor? attentionMask = null)
     {
         if (ids.dim() != 2) throw new ArgumentException($"ids must be [B, T], got shape [{string.Join(", ", ids.shape)}]", nameof(ids));
-        positions ??= Scalars.Range(ids.shape[1], ids.device).unsqueeze(0).expand(ids.shape[0], -1);
-        return _model.Forward(ids, positions, cache);
+        var (b, t) = (ids.shape[0], ids.shape[1]);
+        if (attentionMask is not null)
+        {
+            if (cache is not null) throw new ArgumentException("attentionMask is for the forward without a cache; a KV cache carries its own mask", nameof(attentionMask));
+            if (!attentionMask.shape.SequenceEqual(ids.shape))
+                throw new ArgumentException($"attentionMask must be [B, T] = [{b}, {t}] like ids, got [{string.Join(", ", attentionMask.shape)}]", nameof(attentionMask));
+            positions ??= attentionMask.to(ScalarType.Int64).cumsum(1).sub(Scalars.One).clamp_min(Scalars.Zero);   // [B, T]
+        }
+        else if (cache is null && positions is not null)
+        {
+            if (!positions.shape.SequenceEqual(ids.shape))
+                throw new ArgumentException($"positions must be [B, T] = [{b}, {t}] like ids, got [{string.Join(", ", positions.shape)}]", nameof(positions));
+            using var expected = Scalars.Range(t, positions.device).unsqueeze(0);                             // [1, T]
+            if (!positions.to(ScalarType.Int64).eq(expected).all().item<bool>())
+                throw new ArgumentException("without a KV cache the forward attends causally over all T tokens, so positions must be 0 … T−1 in every row; " +
+                                            "for left-padded rows pass attentionMask (or use the KV-cache path)", nameof(positions));
+        }
+        positions ??= Scalars.Range(t, ids.device).unsqueeze(0).expand(b, -1);
+        return _model.Forward(ids, positions, cache, attentionMask);
     }
 
     /// <summary>hidden [..., H] → logits [..., V].</summary>
     public Tensor Logits(Tensor hidden) => _lmHead is null ? hidden.matmul(_model.EmbeddingWeight.t()) : _lmHead.forward(hidden);
 
-    /// <summary>ids [B, T] → logits [B, T, V].</summary>
-    public Tensor Forward(Tensor ids, Tensor? positions = null, KvCache? cache = null) => Logits(Hidden(ids, positions, cache));
+    /// <summary>ids [B, T] → logits [B, T, V] (<see cref="Hidden"/> for positions, cache and mask).</summary>
+    public Tensor Forward(Tensor ids, Tensor? positions = null, KvCache? cache = null, Tensor? attentionMask = null) =>
+        Logits(Hidden(ids, positions, cache, attentionMask));
 
     /// <summary>Every LoRA-capable linear layer with its Hugging Face module path (e.g. <c>model.layers.0.self_attn.q_proj</c>).</summary>
     public IEnumerable<(string path, LoraLinear layer)> LinearLayers()
