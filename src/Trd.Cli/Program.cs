@@ -31,6 +31,7 @@ public static class Program
         root.Add(StageCommands.Check());
         root.Add(ToolCommands.Tokenize());
         root.Add(ToolCommands.Generate());
+        root.Add(ExportCommand.Create());
         root.Add(GymCommand.Create());
         root.Add(StudyCommand.Create(Trd.Report.Report.WriteResults, Trd.Report.GridReport.WriteResults));
         // a grid directory (grid-results.json) gets the grid's report, a study directory the study's
