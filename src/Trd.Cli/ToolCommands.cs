@@ -67,7 +67,7 @@ static class ToolCommands
         var topP = new Option<double>("--top-p") { Description = "Nucleus mass.", DefaultValueFactory = _ => 0.95 };
         var topK = new Option<int>("--top-k") { Description = "Top-k (0: off).", DefaultValueFactory = _ => 20 };
         var seed = new Option<long>("--seed") { Description = "Sampling seed.", DefaultValueFactory = _ => 0 };
-        var thinking = new Option<bool>("--thinking") { Description = "Qwen3 thinking mode in the chat template." };
+        var thinking = new Option<bool>("--thinking") { Description = "Qwen3 thinking mode in the chat template (Qwen3's own; the Qwen3-2507 templates ignore it)." };
         var device = new Option<string?>("--device") { Description = "Torch device (cpu, cuda, cuda:1); default: TRD_DEVICE or the best available." };
         var command = new Command("generate", "Sample responses from a model directory.") { model, prompt, textFile, raw, samples, maxNew, temperature, topP, topK, seed, thinking, device };
         Cli.Examples(command, "trd generate -m ~/models/Qwen3-1.7B \"Compute 12 + 7 + 30.\" -n 4",

@@ -17,7 +17,8 @@ public static class ModelStore
 {
     /// <summary>
     /// The directory of a spec: its <see cref="ModelSpec.Path"/>, or for a random spec <c>runDirectory/models/name</c>,
-    /// written on first use (config.json, model.safetensors, tokenizer.json) and reused after — the same spec and seed
+    /// written on first use (config.json, model.safetensors, tokenizer.json and the tokenizer's chat_template.jinja and
+    /// tokenizer_config.json where it has them) and reused after — the same spec and seed
     /// always give the same weights, so a resumed run finds what it started with.
     /// </summary>
     public static string Materialise(ModelSpec spec, string runDirectory, string name)
@@ -43,6 +44,9 @@ public static class ModelStore
                 var source = Path.Combine(spec.Tokenizer!, "tokenizer.json");
                 if (!File.Exists(source)) throw new ConfigException($"{name}.tokenizer: '{spec.Tokenizer}' holds no tokenizer.json");
                 File.Copy(source, Path.Combine(temporary, "tokenizer.json"));
+                // The chat template travels with the tokenizer (Tokenization.ChatTemplateFile reads it from these).
+                foreach (var file in new[] { ChatTemplateFile.JinjaFileName, ChatTemplateFile.ConfigFileName })
+                    if (File.Exists(Path.Combine(spec.Tokenizer!, file))) File.Copy(Path.Combine(spec.Tokenizer!, file), Path.Combine(temporary, file));
             }
             var tokenizer = Qwen3Tokenizer.FromDirectory(temporary);
             var config = random.Shape(tokenizer.VocabularySize, [tokenizer.EndOfTurnId, tokenizer.EndOfTextId]);

@@ -64,7 +64,8 @@ public sealed record PipelineConfig : IJsonOnDeserialized
 
     /// <summary>Torch device ("cpu", "cuda", "cuda:1"); null: <see cref="Devices.Default"/>.</summary>
     public string? Device { get; init; }
-    /// <summary>Qwen3's thinking mode in every chat-templated context (false appends an empty think block).</summary>
+    /// <summary>Qwen3's thinking mode in every chat-templated context (false appends an empty think block); the
+    /// Qwen3-2507 templates ignore it (<see cref="Tokenization.ChatTemplateKind"/>).</summary>
     public bool EnableThinking { get; init; }
     /// <summary>The student model.</summary>
     public ModelSpec Student { get; init; } = new();

@@ -112,9 +112,17 @@ public static class Preflight
                 + $"more than this machine's {available / (1L << 30):N1} GiB");
     }
 
-    /// <summary>Distillation over the vocabulary needs one tokenizer: the teacher's must encode as the student's.</summary>
+    /// <summary>
+    /// Distillation over the vocabulary needs one tokenizer: the teacher's must encode as the student's. And one chat
+    /// template: the teacher's contexts are rendered with the student's (<see cref="PromptBuilder"/>), so a teacher
+    /// whose model directory declares another (a Qwen3-2507 teacher for a Qwen3 student) would be prompted in a format it
+    /// was not trained on.
+    /// </summary>
     public static void SameTokenizer(ITokenizer student, ITokenizer teacher)
     {
+        if (student.ChatTemplate != teacher.ChatTemplate)
+            throw new ConfigException($"the teacher's chat template ({teacher.ChatTemplate}) differs from the student's ({student.ChatTemplate}): "
+                + "Trd renders the teacher's contexts with the student's template, so distillation needs one template");
         if (student.VocabularySize != teacher.VocabularySize || student.EndOfTurnId != teacher.EndOfTurnId)
             throw new ConfigException($"the teacher's tokenizer ({teacher.VocabularySize} ids) differs from the student's ({student.VocabularySize} ids): distillation over the vocabulary needs one tokenizer");
         foreach (var probe in new[] { "Wait, 12+7=19.", " \\boxed{42}", "<|im_start|>user\nhi<|im_end|>" })

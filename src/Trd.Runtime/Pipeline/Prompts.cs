@@ -66,14 +66,17 @@ public sealed class PromptBuilder
     readonly ITokenizer _tokenizer;
     readonly bool _enableThinking;
 
-    /// <summary>A builder over one tokenizer; <paramref name="enableThinking"/> as in <see cref="ChatTemplate.Render"/>.</summary>
+    /// <summary>
+    /// A builder over one tokenizer, rendering with its model's chat template (<see cref="ITokenizer.ChatTemplate"/>);
+    /// <paramref name="enableThinking"/> as in <see cref="ChatTemplate.Render(ChatTemplateKind, IReadOnlyList{ChatMessage}, bool, bool)"/>.
+    /// </summary>
     public PromptBuilder(ITokenizer tokenizer, bool enableThinking)
     {
         _tokenizer = tokenizer ?? throw new ArgumentNullException(nameof(tokenizer));
         _enableThinking = enableThinking;
     }
 
-    /// <summary>The templated ids of one user message, with the assistant's generation prompt.</summary>
+    /// <summary>The templated ids of one user message, with the assistant's generation prompt, in the tokenizer's chat template.</summary>
     public int[] Encode(string userMessage) =>
         ChatTemplate.Encode(_tokenizer, new[] { ChatMessage.User(userMessage) }, addGenerationPrompt: true, enableThinking: _enableThinking);
 

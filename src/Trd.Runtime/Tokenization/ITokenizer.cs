@@ -39,4 +39,11 @@ public interface ITokenizer
 
     /// <summary>The ids that end a generated sequence: <see cref="EndOfTurnId"/> and <see cref="EndOfTextId"/>.</summary>
     IReadOnlyList<int> StopIds { get; }
+
+    /// <summary>
+    /// The chat template prompts for this tokenizer's model are rendered with (<see cref="ChatTemplate.Encode"/>): the
+    /// one its model directory declares (<see cref="ChatTemplateFile"/>), as Hugging Face keeps the template with the
+    /// tokenizer.
+    /// </summary>
+    ChatTemplateKind ChatTemplate { get; }
 }

@@ -19,9 +19,10 @@ public sealed class Qwen3Tokenizer : ITokenizer
     readonly string?[] _tokenById;
     readonly bool[] _isSpecial;
 
-    Qwen3Tokenizer(BpeTokenizer bpe, TokenizerJsonContent content, string path)
+    Qwen3Tokenizer(BpeTokenizer bpe, TokenizerJsonContent content, string path, ChatTemplateKind chatTemplate)
     {
         _bpe = bpe;
+        ChatTemplate = chatTemplate;
         _splitter = new AddedTokenSplitter(content.AddedTokens);
         _idByToken = new Dictionary<string, int>(content.Vocabulary, StringComparer.Ordinal);
         foreach (var token in content.AddedTokens) _idByToken[token.Content] = token.Id;
@@ -42,7 +43,10 @@ public sealed class Qwen3Tokenizer : ITokenizer
 
     /// <summary>Reads a tokenizer.json (Qwen2/2.5/3). A missing file is a <see cref="FileNotFoundException"/>;
     /// a malformed one, or one with another pipeline, a <see cref="TokenizerFileException"/> naming the field.</summary>
-    public static Qwen3Tokenizer FromFile(string tokenizerJsonPath)
+    /// <param name="tokenizerJsonPath">The tokenizer.json.</param>
+    /// <param name="chatTemplate">The chat template of its model: a file alone declares none, so Qwen3's original unless
+    /// given (<see cref="FromDirectory"/> reads the directory's).</param>
+    public static Qwen3Tokenizer FromFile(string tokenizerJsonPath, ChatTemplateKind chatTemplate = ChatTemplateKind.Qwen3)
     {
         var content = TokenizerJson.Read(tokenizerJsonPath);
         BpeTokenizer bpe;
@@ -60,12 +64,21 @@ public sealed class Qwen3Tokenizer : ITokenizer
         {
             throw new TokenizerFileException(tokenizerJsonPath, "model", $"the BPE model could not be built ({e.Message})", e);
         }
-        return new Qwen3Tokenizer(bpe, content, tokenizerJsonPath);
+        return new Qwen3Tokenizer(bpe, content, tokenizerJsonPath, chatTemplate);
     }
 
-    /// <summary>Reads <c>tokenizer.json</c> from a model directory (as Hugging Face lays one out).</summary>
-    public static Qwen3Tokenizer FromDirectory(string modelDirectory) =>
-        FromFile(Path.Combine(modelDirectory, "tokenizer.json"));
+    /// <summary>
+    /// Reads <c>tokenizer.json</c> from a model directory (as Hugging Face lays one out), and its chat template
+    /// (<see cref="ChatTemplateFile.Read"/>: chat_template.jinja or tokenizer_config.json; one Trd does not know is a
+    /// <see cref="TokenizerFileException"/> naming the file).
+    /// </summary>
+    public static Qwen3Tokenizer FromDirectory(string modelDirectory)
+    {
+        var tokenizerJson = Path.Combine(modelDirectory, "tokenizer.json");
+        // tokenizer.json first: a directory without one is a FileNotFoundException whatever its template.
+        if (!File.Exists(tokenizerJson)) return FromFile(tokenizerJson);
+        return FromFile(tokenizerJson, ChatTemplateFile.Read(modelDirectory));
+    }
 
     /// <inheritdoc/>
     public int VocabularySize { get; }
@@ -81,6 +94,9 @@ public sealed class Qwen3Tokenizer : ITokenizer
 
     /// <inheritdoc/>
     public IReadOnlyList<int> StopIds { get; }
+
+    /// <inheritdoc/>
+    public ChatTemplateKind ChatTemplate { get; }
 
     /// <inheritdoc/>
     public int[] Encode(string text)

@@ -62,8 +62,8 @@ public static class SmallTokenizer
 
     /// <summary>
     /// Writes <c>tokenizer.json</c> into <paramref name="directory"/> (created if missing), for
-    /// <see cref="Qwen3Tokenizer.FromDirectory"/>. No tokenizer_config.json is written: the loader does not read one
-    /// and the chat format is <see cref="ChatTemplate"/>, in code. The same words give the same file.
+    /// <see cref="Qwen3Tokenizer.FromDirectory"/>. No tokenizer_config.json is written, so the directory declares no chat
+    /// template and gets Qwen3's original (<see cref="ChatTemplateFile"/>). The same words give the same file.
     /// </summary>
     /// <param name="directory">The model directory.</param>
     /// <param name="extraWords">Words to make single tokens on top of <see cref="DefaultWords"/>. Each must be one
