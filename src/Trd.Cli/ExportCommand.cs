@@ -42,8 +42,7 @@ static class ExportCommand
             Console.WriteLine($"  vocabulary {summary.Vocabulary:N0} ids ({summary.TokenizerTokens:N0} tokens, {summary.Vocabulary - summary.TokenizerTokens:N0} padding)" +
                               (summary.MergedAdapters > 0 ? $"; LoRA merged into {summary.MergedAdapters} matrices" : "") +
                               (summary.Float16Fallbacks > 0 ? $"; {summary.Float16Fallbacks} matrices written f16 (rows not whole Q8_0 blocks of 32)" : ""));
-            Console.WriteLine(summary.ChatTemplateSource is { } source ? $"  chat template from {source}"
-                : "  no chat template in the directory: the file carries none (llama.cpp then guesses one)");
+            Console.WriteLine($"  chat template: {summary.ChatTemplateSource}");
         }));
         return command;
     }

@@ -291,6 +291,30 @@ let exportTests =
             Expect.equal (g["general.file_type"].AsInteger()) 7L "MOSTLY_Q8_0"
             Directory.Delete(dir, true)
 
+        testCase "the file carries the directory's chat template; a directory without one gets Qwen3's original; an unknown one is refused" <| fun () ->
+            let dir = tempDir ()
+            let model = Path.Combine(dir, "m")
+            tinyWithTokenizer model (gymSizedConfig false) 5L
+            let template (path: string) = (GgufReader.Read path).Metadata |> Seq.find (fun kv -> kv.Key = "tokenizer.chat_template") |> fun kv -> kv.Value.AsString()
+            let known (kind: ChatTemplateKind) = (KnownChatTemplates.All |> Seq.find (fun t -> t.Kind = kind)).Text
+            let plain = Path.Combine(dir, "plain.gguf")
+            let code, stdout, err = trd [ "export"; "gguf"; "-m"; model; "-o"; plain ]
+            Expect.equal code 0 err
+            Expect.stringContains stdout "Qwen3's original template" "says where the template came from"
+            Expect.equal (template plain) (known ChatTemplateKind.Qwen3) "Qwen3's original"
+            File.WriteAllText(Path.Combine(model, "chat_template.jinja"), known ChatTemplateKind.Qwen3Thinking2507)
+            let thinking = Path.Combine(dir, "thinking.gguf")
+            let code, stdout, err = trd [ "export"; "gguf"; "-m"; model; "-o"; thinking ]
+            Expect.equal code 0 err
+            Expect.stringContains stdout "chat_template.jinja" "names the file"
+            Expect.equal (template thinking) (known ChatTemplateKind.Qwen3Thinking2507) "the directory's text, verbatim"
+            File.WriteAllText(Path.Combine(model, "chat_template.jinja"), "{{ messages }}")
+            let code, _, err = trd [ "export"; "gguf"; "-m"; model; "-o"; Path.Combine(dir, "unknown.gguf") ]
+            Expect.equal code 2 err
+            Expect.stringContains err (Path.Combine(model, "chat_template.jinja")) "names the file"
+            Expect.isFalse (File.Exists(Path.Combine(dir, "unknown.gguf"))) "nothing written"
+            Directory.Delete(dir, true)
+
         testCase "bad input is exit 2 with a sentence naming what is wrong, and no file is written" <| fun () ->
             let dir = tempDir ()
             let model = Path.Combine(dir, "m")
@@ -398,6 +422,20 @@ let llamaCppTests =
             let normalised = differ |> List.map (fun i -> texts[i].Normalize(Text.NormalizationForm.FormC))
             let again = llamaTokenize out (List.toArray normalised)
             Expect.equal again (differ |> List.map (fun i -> ours[i]) |> List.toArray) "NFC-normalised first, llama.cpp gives Trd's ids"
+            Directory.Delete(dir, true)
+
+        testCase "llama.cpp applies the exported template (as ChatML) and gets Trd's prompt text for a system and user turn" <| fun () ->
+            llamaReady.Force()
+            let dir = tempDir ()
+            let out = Path.Combine(dir, "student.gguf")
+            Qwen3Gguf.Export(gymStudent.Force(), out) |> ignore
+            use weights = LLamaWeights.LoadFromFile(ModelParams(out, VocabOnly = true))
+            let template = LLamaTemplate(weights, AddAssistant = true)
+            template.Add("system", "Answer briefly.") |> ignore
+            template.Add("user", "What is 5 + 8?") |> ignore
+            let theirs = Text.Encoding.UTF8.GetString(template.Apply())
+            let ours = ChatTemplate.Render([| ChatMessage.System "Answer briefly."; ChatMessage.User "What is 5 + 8?" |], true, true)
+            Expect.equal theirs ours "the same prompt text"
             Directory.Delete(dir, true)
 
         testCase "f16 and q8_0 exports load in llama.cpp and agree with Trd's argmax at most positions" <| fun () ->

@@ -15,7 +15,8 @@ public sealed record GgufExportSummary(string Path, long Bytes, GgufDType DType,
 
 /// <summary>
 /// Writes a Qwen3 checkpoint directory (config.json, safetensors, tokenizer.json, optional tokenizer_config.json or
-/// chat_template.jinja) as one GGUF file llama.cpp loads with its <c>qwen3</c> architecture, optionally with a PEFT
+/// chat_template.jinja — a template Trd knows, see <see cref="ChatTemplateFile"/>; a directory without one gets
+/// Qwen3's original, the template Trd prompts it with) as one GGUF file llama.cpp loads with its <c>qwen3</c> architecture, optionally with a PEFT
 /// LoRA adapter merged into the weights (W + (α/r)·B·A, in float32).
 /// <para>
 /// Keys and names follow llama.cpp's converter (convert_hf_to_gguf.py, class Qwen3Model, and gguf-py's
@@ -68,7 +69,11 @@ public static class Qwen3Gguf
         var shapes = Qwen3Parameters.Shapes(config);
         CheckpointDirectory.Check(checkpoint, shapes, Qwen3Parameters.Ignored(config));
         var tokenizer = Qwen3GgufTokenizer.Read(modelDirectory, config);
+        ChatTemplateFile.Read(modelDirectory);   // a template Trd does not know is refused here, as everywhere else
         var (template, templateSource) = ReadChatTemplate(modelDirectory);
+        if (template is null)
+            (template, templateSource) = (KnownChatTemplates.All.First(t => t.Kind == ChatTemplateKind.Qwen3).Text,
+                "Qwen3's original template (the directory has none; Trd prompts such a model with it)");
         var lora = adapterDirectory is null ? null : ReadAdapter(adapterDirectory, config, shapes);
 
         var tensors = new List<GgufTensorInfo>();
