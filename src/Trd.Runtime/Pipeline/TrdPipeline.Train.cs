@@ -130,7 +130,7 @@ public sealed partial class TrdPipeline
         var started = DateTime.UtcNow;
         double trained = 0;
         var outcome = Trainer.Run(new TrainRequest(student, teacher, Recipe, examples, Config.Train, Config.Seed, TrainDirectory, EpistemicTokens.Ids(StudentTokenizer))
-            { TeacherScores = stored, MetricsPath = metricsPath },
+            { TeacherScores = stored, MetricsPath = metricsPath, BaseModel = Path.GetFullPath(StudentDirectory) },
             resume,
             m =>
             {

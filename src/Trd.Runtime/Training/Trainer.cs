@@ -28,6 +28,12 @@ public sealed record TrainRequest(Qwen3ForCausalLM Student, Qwen3ForCausalLM? Te
     /// so a resumed run restores the log of every step it holds, whatever happened to the file since.
     /// </summary>
     public string? MetricsPath { get; init; }
+
+    /// <summary>
+    /// The student's base model (a directory or a Hub id), written as <c>base_model_name_or_path</c> in the LoRA
+    /// adapters the checkpoints hold, so PEFT and vLLM know what the adapter goes on.
+    /// </summary>
+    public string? BaseModel { get; init; }
 }
 
 /// <summary>How a training run ended.</summary>
@@ -102,7 +108,7 @@ public static class Trainer
             onStep?.Invoke(metrics);
             progress?.Invoke(step + 1, totalSteps);
             if ((step + 1) % c.SaveEvery == 0 || step + 1 == totalSteps)
-                checkpoint = TrainerCheckpoint.Save(root, request.Student, lora, optimiser, new TrainerState
+                checkpoint = TrainerCheckpoint.Save(root, request.Student, lora, optimiser, request.BaseModel, new TrainerState
                 {
                     Step = step + 1, TotalSteps = totalSteps, Seed = request.Seed,
                     ExamplesSeen = Math.Min((long)(step + 1) * perStep, (long)request.Examples.Count * c.Epochs),

@@ -65,14 +65,17 @@ public static class TrainerCheckpoint
     /// <summary>The directory name of the checkpoint after <paramref name="step"/> steps.</summary>
     public static string Name(long step) => $"step-{step:D6}";
 
-    /// <summary>Writes a checkpoint into <paramref name="root"/> and points <c>latest</c> at it; keeps the newest <paramref name="keep"/>.</summary>
-    public static string Save(string root, Qwen3ForCausalLM student, LoraConfig? lora, AdamW optimiser, TrainerState state, int keep = 2, string? metricsLog = null)
+    /// <summary>
+    /// Writes a checkpoint into <paramref name="root"/> and points <c>latest</c> at it; keeps the newest <paramref name="keep"/>.
+    /// A LoRA adapter's <c>base_model_name_or_path</c> is <paramref name="baseModel"/> (empty when unknown).
+    /// </summary>
+    public static string Save(string root, Qwen3ForCausalLM student, LoraConfig? lora, AdamW optimiser, string? baseModel, TrainerState state, int keep = 2, string? metricsLog = null)
     {
         Directory.CreateDirectory(root);
         var final = Path.Combine(root, Name(state.Step));
         AtomicFile.WriteDirectory(final, temporary =>
         {
-            if (lora is not null) PeftAdapter.Save(student, lora, Path.Combine(temporary, AdapterFolder));
+            if (lora is not null) PeftAdapter.Save(student, lora, Path.Combine(temporary, AdapterFolder), baseModel ?? "");
             else Qwen3Checkpoint.Save(student, Path.Combine(temporary, "model"));
             optimiser.Save(Path.Combine(temporary, OptimizerFileName));
             File.WriteAllBytes(Path.Combine(temporary, StateFileName), JsonSerializer.SerializeToUtf8Bytes(state, Json));
