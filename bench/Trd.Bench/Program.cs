@@ -42,7 +42,7 @@ switch (cli.Command)
     case "decode":
     {
         set_num_threads(Environment.ProcessorCount);
-        var section = Decode.Run(int.Parse(cli.Get("new", "512")), int.Parse(cli.Get("recompute", "64")), int.Parse(cli.Get("prompt", "128")), Decode.CopyBandwidth());
+        var section = Decode.Run(int.Parse(cli.Get("new", "64")), int.Parse(cli.Get("recompute", "64")), int.Parse(cli.Get("prompt", "128")), Decode.CopyBandwidth());
         Console.WriteLine(section);
         if (!cli.Has("no-write")) Report.WriteSection(Path.Combine(RepositoryRoot(), "docs", "performance.md"), section);
         return 0;
