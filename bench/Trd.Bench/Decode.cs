@@ -180,7 +180,7 @@ static class Decode
         var storedOne = Ms(() => hidden.matmul(weight.t()));
         set_num_threads(threads);
         return $"The output layer alone (batch 1, 20 products): h·Wᵀ with W as stored [151,936, 512] {stored:N1} ms on {threads} threads and {storedOne:N1} ms on one " +
-               $"(libtorch's matrix–vector product on this layout gains nothing from the second core, and splitting the rows over two .NET threads did not help either: 18.8 ms, measured once by hand); the same product with W held as a contiguous [512, 151,936] copy {contiguous:N1} ms. llama.cpp reads the same [V, H] rows with its own SIMD row dot products spread over the threads.";
+               $"(libtorch's matrix–vector product on this layout gains nothing from the second core); the same product with W held as a contiguous [512, 151,936] copy {contiguous:N1} ms. llama.cpp reads the same [V, H] rows with its own SIMD row dot products spread over the threads.";
     }
 
     /// <summary>llama.cpp: (prefill seconds, seconds per decode step) for the prompts, greedy, <paramref name="newTokens"/> tokens.</summary>
