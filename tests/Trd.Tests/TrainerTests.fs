@@ -75,10 +75,12 @@ let storedTeacherTests =
                 close a.PplTeacher b.PplTeacher "PPL_T (the stored token log-probabilities)"
                 close a.GradNorm b.GradNorm "gradient norm"
                 // AdamW's first step moves a weight by ≈ lr · g / (|g| + ε): a gradient near ε (an id barely inside or
-                // outside the support) differs in float32 between the two paths and its update by up to a few % of lr.
+                // outside the support) differs in float32 between the two paths and its update by up to several % of lr
+                // (measured up to 5.0% of lr after RoPE's frequencies moved to transformers' float32 computation; the bound
+                // is 10% of lr, still far below the lr-sized move a wrong support or a wrong target would make).
                 for (name, x), (_, y) in Array.zip wa wb do
                     for i in 0 .. x.Length - 1 do
-                        Expect.floatClose { absolute = 5e-4; relative = 0.0 } (float y[i]) (float x[i]) $"{recipe.Name}: {name}[{i}] after the step (lr 0.01)"
+                        Expect.floatClose { absolute = 1e-3; relative = 0.0 } (float y[i]) (float x[i]) $"{recipe.Name}: {name}[{i}] after the step (lr 0.01)"
         }
 
         test "TeacherScoring.TopK gives what Core's SparseTeacher.ofLogits gives on the model's logits (ids, log-probabilities, target)" {

@@ -130,7 +130,7 @@ public sealed partial class TrdPipeline
         var started = DateTime.UtcNow;
         double trained = 0;
         var outcome = Trainer.Run(new TrainRequest(student, teacher, Recipe, examples, Config.Train, Config.Seed, TrainDirectory, EpistemicTokens.Ids(StudentTokenizer))
-            { TeacherScores = stored, MetricsPath = metricsPath, BaseModel = Path.GetFullPath(StudentDirectory) },
+            { TeacherScores = stored, MetricsPath = metricsPath, BaseModel = AdapterBaseModel() },
             resume,
             m =>
             {
@@ -201,6 +201,19 @@ public sealed partial class TrdPipeline
         if (!File.Exists(source)) return;
         var kept = MetricsLog.Read(source).Records.Where(r => r.Step < step).Select(r => r.Json.GetRawText() + "\n");
         Checkpoints.AtomicFile.Write(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(string.Concat(kept))));
+    }
+
+    /// <summary>
+    /// The student as the adapters' <c>base_model_name_or_path</c> names it: the path the config gives (a directory or
+    /// a Hub-style name, as written), or, for a model the run wrote itself, its path inside the run directory — so the
+    /// same config run in two directories writes the same bytes.
+    /// </summary>
+    string AdapterBaseModel()
+    {
+        var student = Path.GetFullPath(StudentDirectory);
+        var run = Path.GetFullPath(Directory).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
+        if (student.StartsWith(run, StringComparison.Ordinal)) return Path.GetRelativePath(run, student);
+        return Config.Student.Path ?? student;
     }
 }
 
