@@ -89,12 +89,13 @@ static class Decode
         }
 
         var sb = new StringBuilder();
-        sb.AppendLine("## Qwen3 decode (issue: runtime)");
+        var policy = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY");
+        sb.AppendLine(policy is null ? "## Qwen3 decode (issue: runtime)" : $"## Qwen3 decode, OMP_WAIT_POLICY={policy} (issue: llama.cpp)");
         sb.AppendLine();
         sb.AppendLine($"A random Qwen3 of {parameters / 1e6:N1}M parameters (vocabulary 151,936 tied, hidden 512, 8 layers, 8 query / 4 key-value heads of 64, MLP 1,536), float32 on the CPU. Trd: greedy decoding through `Sampler.Generate` (preallocated KV cache, one dispose scope per step). llama.cpp: the same weights written by `trd export gguf` at F32, loaded by LLamaSharp 0.30.0's CPU build, F32 KV cache, flash attention off, {Environment.ProcessorCount} threads, the prompts prefilled in one batch, then one greedy token per sequence per step (argmax of the returned logits). Same {promptLength}-token prompts, {newTokens} new tokens.");
         sb.AppendLine();
         sb.AppendLine($"- Machine: {Machine.CpuModel()}, {Environment.ProcessorCount} cores, {Machine.MemInfoBytes("MemTotal") / Machine.GiB:F1} GiB RAM; {Devices.Describe(Devices.Default)}");
-        sb.AppendLine($"- Date: {DateTime.Now:yyyy-MM-dd HH:mm}. Command: `dotnet run -c Release --project bench/Trd.Bench -- decode --new {newTokens}`");
+        sb.AppendLine($"- Date: {DateTime.Now:yyyy-MM-dd HH:mm}. Command: `{(policy is null ? "" : $"OMP_WAIT_POLICY={policy} ")}dotnet run -c Release --project bench/Trd.Bench -- decode --new {newTokens}`");
         sb.AppendLine($"- Floor: reading every weight once per decode step, {bytes / 1e6:N0} MB at {bandwidthGBs:N1} GB/s (measured copy bandwidth) = {floor * 1000:N1} ms per step.");
         sb.AppendLine();
         sb.AppendLine("| | Trd | llama.cpp | Trd / llama.cpp (time) | Trd × floor |");
@@ -107,7 +108,7 @@ static class Decode
         sb.AppendLine();
         sb.AppendLine(recompute);
         sb.AppendLine();
-        sb.AppendLine("The goals this table is read against (issue llama.cpp): batch-1 decode within 1.5× of llama.cpp's time per step, prefill within 1.5× at batch 1 and 16, batch-16 decode ahead of llama.cpp. Where a goal is missed, the profile above says where the time goes: at batch 1 the output layer's matrix–vector product dominates, and the decoder layers cost several times their weights' read time in per-operation overhead (about 20 libtorch calls per layer through TorchSharp).");
+        sb.AppendLine("The goals this table is read against (issue llama.cpp): batch-1 decode within 1.5× of llama.cpp's time per step, prefill within 1.5× at batch 1 and 16, batch-16 decode ahead of llama.cpp. Where a goal is missed, the profile above says where the time goes: the decoder layers cost several times their weights' read time in per-operation overhead (about 20 libtorch calls per layer through TorchSharp), and libtorch's OpenMP workers, which spin after each parallel region by default, slow the row dots that follow the layers (compare the section run with OMP_WAIT_POLICY=PASSIVE).");
         sb.AppendLine();
         sb.AppendLine("After one warm-up generation, Trd's prefill is timed as a one-token generation (best of 3) and decode is the rest of one generation; llama.cpp's prefill is its one batched decode of the prompts (best of 3). Each decode figure is one run on a shared 2-core machine (10–20 % run-to-run noise).");
         return sb.ToString();
@@ -117,7 +118,7 @@ static class Decode
     sealed record StepProfile(int Steps, double Layers, double Head, double Choose, double Total)
     {
         public string Describe() =>
-            $"positions, cache mask and the 8 decoder layers {Layers * 1000:N1}, output layer (hidden × 151,936 × 512 matmul) {Head * 1000:N1}, " +
+            $"positions, cache mask and the 8 decoder layers {Layers * 1000:N1}, output layer (`RowDotProduct`: hidden · Wᵀ, W [151,936, 512]) {Head * 1000:N1}, " +
             $"token choice (log-softmax over the vocabulary, argmax, copy to .NET) {Choose * 1000:N1}; in all {Total * 1000:N1}";
     }
 
@@ -179,8 +180,10 @@ static class Decode
         set_num_threads(1);
         var storedOne = Ms(() => hidden.matmul(weight.t()));
         set_num_threads(threads);
-        return $"The output layer alone (batch 1, 20 products): h·Wᵀ with W as stored [151,936, 512] {stored:N1} ms on {threads} threads and {storedOne:N1} ms on one " +
-               $"(libtorch's matrix–vector product on this layout gains nothing from the second core); the same product with W held as a contiguous [512, 151,936] copy {contiguous:N1} ms. llama.cpp reads the same [V, H] rows with its own SIMD row dot products spread over the threads.";
+        var rowDots = Ms(() => RowDotProduct.Compute(hidden, weight));
+        return $"The output layer alone (batch 1, 20 products): libtorch's h·Wᵀ with W as stored [151,936, 512] {stored:N1} ms on {threads} threads and {storedOne:N1} ms on one " +
+               $"(its matrix–vector product on this layout gains nothing from the second core); libtorch's product with W held as a contiguous [512, 151,936] copy {contiguous:N1} ms; " +
+               $"Trd's `RowDotProduct` (SIMD row dots over the stored rows, split over the threads, llama.cpp's scheme; what a decode step uses) {rowDots:N1} ms.";
     }
 
     /// <summary>llama.cpp: (prefill seconds, seconds per decode step) for the prompts, greedy, <paramref name="newTokens"/> tokens.</summary>

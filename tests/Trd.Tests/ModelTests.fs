@@ -144,6 +144,39 @@ let tests =
                 Expect.isLessThanOrEqual (abs (float ours[i] - exact[i]) / exact[i]) 1.2e-6 $"θ_{i} within float32 rounding of the exact value"
                 Expect.isLessThanOrEqual (abs (ours[i] - expected[i]) / expected[i]) 2.4e-7f $"θ_{i} matches the float32 formula to an ulp"
 
+        testCase "the decode step's row-dot output product equals the float64 product to float32 rounding, the same bits on 1 and 2 threads" <| fun () ->
+            use _ = torch.no_grad()
+            for vocabulary, width in [ 1031, 37; 4096, 512; 97, 12 ] do
+                let rng = Random(vocabulary)
+                use weight = torch.tensor(Array.init (vocabulary * width) (fun _ -> float32 (rng.NextDouble() * 2.0 - 1.0))).view(int64 vocabulary, int64 width)
+                for rows in 1 .. RowDotProduct.MaxRows do
+                    use hidden = torch.tensor(Array.init (rows * width) (fun _ -> float32 (rng.NextDouble() * 4.0 - 2.0))).view(int64 rows, int64 width)
+                    Expect.isTrue (RowDotProduct.Applies(hidden, weight)) "applies"
+                    use fast = RowDotProduct.Compute(hidden, weight)
+                    use exact = hidden.to_type(torch.float64).matmul(weight.to_type(torch.float64).t())
+                    use scale = hidden.to_type(torch.float64).abs().matmul(weight.to_type(torch.float64).abs().t())   // Σ|x||w|: the rounding's scale
+                    let err = ((fast.to_type(torch.float64) - exact).abs() / scale).max().item<float>()
+                    Expect.isLessThan err (float width * 1.2e-7) $"V {vocabulary}, H {width}, rows {rows}: relative to Σ|x·w|"
+                    let threads = torch.get_num_threads()
+                    torch.set_num_threads 1
+                    use one = RowDotProduct.Compute(hidden, weight)
+                    torch.set_num_threads threads
+                    Expect.equal (one.data<float32>().ToArray()) (fast.data<float32>().ToArray()) "the same bits on one thread"
+            use hidden = torch.randn(5L, 12L)
+            use weight = torch.randn(97L, 12L)
+            Expect.isFalse (RowDotProduct.Applies(hidden, weight)) "five rows: libtorch's product"
+            Expect.isFalse (RowDotProduct.Applies(hidden.to_type(torch.float64), weight.to_type(torch.float64))) "float64: libtorch's product"
+
+        testCase "the model's logits take the row-dot path only without autograd; with it, gradients flow through libtorch's product" <| fun () ->
+            use model = tinyModel true torch.float32 12L
+            use hidden = torch.randn(1L, 32L)
+            use withGrad = model.Logits(hidden)
+            Expect.isTrue withGrad.requires_grad "a graph through the (tied) output weight"
+            use inference = (use _ = torch.no_grad() in model.Logits(hidden))
+            Expect.isFalse inference.requires_grad "no graph"
+            let d = (withGrad.detach() - inference).abs().max().item<float32>()
+            Expect.isLessThan d 1e-5f "the two paths agree to float32 rounding"
+
         testCase "prefill and decode through the KV cache give the full forward's logits" <| fun () ->
             use model = tinyModel false torch.float64 9L
             let ids = prompt (Random 10) 12

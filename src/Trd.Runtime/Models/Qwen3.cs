@@ -347,8 +347,16 @@ public sealed class Qwen3ForCausalLM : nn.Module
         return _model.Forward(ids, positions, cache, attentionMask);
     }
 
-    /// <summary>hidden [..., H] → logits [..., V].</summary>
-    public Tensor Logits(Tensor hidden) => _lmHead is null ? hidden.matmul(_model.EmbeddingWeight.t()) : _lmHead.forward(hidden);
+    /// <summary>
+    /// hidden [..., H] → logits [..., V]. A decode step's few rows on the CPU without autograd take
+    /// <see cref="RowDotProduct"/>; everything else libtorch's product.
+    /// </summary>
+    public Tensor Logits(Tensor hidden)
+    {
+        var weight = _lmHead is null ? _model.EmbeddingWeight : _lmHead.HasAdapter ? null : _lmHead.Weight;
+        if (weight is not null && RowDotProduct.Applies(hidden, weight)) return RowDotProduct.Compute(hidden, weight);
+        return _lmHead is null ? hidden.matmul(_model.EmbeddingWeight.t()) : _lmHead.forward(hidden);
+    }
 
     /// <summary>ids [B, T] → logits [B, T, V] (<see cref="Hidden"/> for positions, cache and mask).</summary>
     public Tensor Forward(Tensor ids, Tensor? positions = null, KvCache? cache = null, Tensor? attentionMask = null) =>
