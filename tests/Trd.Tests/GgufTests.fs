@@ -330,13 +330,19 @@ let exportTests =
             let code, _, err = trd [ "export"; "gguf"; "-m"; other; "-o"; out ]
             Expect.equal code 2 err
             Expect.stringContains err "model_type" "names the field"
-            // no tokenizer
+            // no tokenizer: an error naming the file and --tokenizer; with --tokenizer, the export works
             File.Delete(Path.Combine(other, "tokenizer.json"))
             config["model_type"] <- JsonValue.Create "qwen3"
             File.WriteAllText(Path.Combine(other, "config.json"), config.ToJsonString())
             let code, _, err = trd [ "export"; "gguf"; "-m"; other; "-o"; out ]
             Expect.equal code 2 err
             Expect.stringContains err "tokenizer.json" "names the missing file"
+            Expect.stringContains err "--tokenizer" "says what to pass"
+            let borrowed = Path.Combine(dir, "borrowed.gguf")
+            let code, _, err = trd [ "export"; "gguf"; "-m"; other; "--tokenizer"; model; "-o"; borrowed ]
+            Expect.equal code 0 err
+            Expect.equal ((GgufReader.Read borrowed).Tensors.Count) 25 "exported with the other directory's tokenizer"
+            File.Delete borrowed
             // an adapter for another base (rank-4 adapter of a hidden-32 model)
             let smaller = Path.Combine(dir, "small")
             use small = new Qwen3ForCausalLM(Qwen3Config.Tiny(vocabSize = 704), torch.CPU, ST.Float32)

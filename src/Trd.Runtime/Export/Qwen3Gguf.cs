@@ -38,11 +38,16 @@ public static class Qwen3Gguf
     const string AdapterPrefix = "base_model.model.";
     const long SliceElements = 1 << 22;   // rows converted at a time: ≤ 4M elements (16 MB of float32)
 
-    /// <summary>Exports <paramref name="modelDirectory"/> (with <paramref name="adapterDirectory"/> merged, when given) to <paramref name="outputPath"/>.</summary>
+    /// <summary>
+    /// Exports <paramref name="modelDirectory"/> (with <paramref name="adapterDirectory"/> merged, when given) to
+    /// <paramref name="outputPath"/>. The tokenizer files (tokenizer.json, tokenizer_config.json, chat_template.jinja)
+    /// are read from <paramref name="tokenizerDirectory"/> when given — a training checkpoint's model directory holds
+    /// weights and config only — else from the model directory.
+    /// </summary>
     public static GgufExportSummary Export(string modelDirectory, string outputPath, GgufDType dtype = GgufDType.F32,
-        string? adapterDirectory = null, string? name = null)
+        string? adapterDirectory = null, string? name = null, string? tokenizerDirectory = null)
     {
-        var plan = Plan(modelDirectory, dtype, adapterDirectory, name);
+        var plan = Plan(modelDirectory, dtype, adapterDirectory, name, tokenizerDirectory ?? modelDirectory);
         AtomicFile.Write(outputPath, stream => GgufWriter.Write(stream, plan.Metadata, plan.Tensors, (i, s) => WriteTensor(plan, i, s)));
         return plan.Summary(outputPath, new FileInfo(outputPath).Length);
     }
@@ -59,7 +64,7 @@ public static class Qwen3Gguf
     /// <summary>A LoRA adapter's weights for merging: target weight name → (A key, B key), and the scaling α/r.</summary>
     sealed record Adapter(ITensorCheckpoint File, IReadOnlyDictionary<string, (string A, string B)> Targets, double Scaling);
 
-    static ExportPlan Plan(string modelDirectory, GgufDType dtype, string? adapterDirectory, string? name)
+    static ExportPlan Plan(string modelDirectory, GgufDType dtype, string? adapterDirectory, string? name, string tokenizerDirectory)
     {
         var config = CheckpointDirectory.ReadConfig(modelDirectory);   // a non-Qwen3 config is an error naming the field
         var configPath = Path.Combine(modelDirectory, CheckpointDirectory.ConfigFileName);
@@ -68,9 +73,9 @@ public static class Qwen3Gguf
         var checkpoint = CheckpointDirectory.OpenTensors(modelDirectory);
         var shapes = Qwen3Parameters.Shapes(config);
         CheckpointDirectory.Check(checkpoint, shapes, Qwen3Parameters.Ignored(config));
-        var tokenizer = Qwen3GgufTokenizer.Read(modelDirectory, config);
-        ChatTemplateFile.Read(modelDirectory);   // a template Trd does not know is refused here, as everywhere else
-        var (template, templateSource) = ReadChatTemplate(modelDirectory);
+        var tokenizer = Qwen3GgufTokenizer.Read(tokenizerDirectory, config);
+        ChatTemplateFile.Read(tokenizerDirectory);   // a template Trd does not know is refused here, as everywhere else
+        var (template, templateSource) = ReadChatTemplate(tokenizerDirectory);
         if (template is null)
             (template, templateSource) = (KnownChatTemplates.All.First(t => t.Kind == ChatTemplateKind.Qwen3).Text,
                 "Qwen3's original template (the directory has none; Trd prompts such a model with it)");

@@ -37,7 +37,7 @@ public sealed record Qwen3GgufTokenizer(string[] Tokens, int[] TokenTypes, strin
     {
         var tokenizerPath = Path.Combine(directory, "tokenizer.json");
         if (!File.Exists(tokenizerPath))
-            throw new TokenizerFileException(tokenizerPath, null, "the model directory has no tokenizer.json; a GGUF file carries its tokenizer, so it is needed");
+            throw new TokenizerFileException(tokenizerPath, null, "there is no tokenizer.json; a GGUF file carries its tokenizer, so it is needed (a training checkpoint's model directory has none: pass --tokenizer with the base model's directory)");
         var content = TokenizerJson.Read(tokenizerPath);
         var tokens = new string?[config.VocabSize];
         var types = new int[config.VocabSize];
