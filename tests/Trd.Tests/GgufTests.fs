@@ -272,6 +272,21 @@ let exportTests =
             Expect.equal (g.ReadFloats "blk.0.ffn_down.weight") (down.contiguous().data<float32>().ToArray()) "the bytes of the checkpoint"
             Directory.Delete(dir, true)
 
+        testCase "a sharded checkpoint exports to the same file as the single-file one" <| fun () ->
+            let dir = tempDir ()
+            let single = Path.Combine(dir, "single")
+            tinyWithTokenizer single (gymSizedConfig false) 5L
+            let sharded = Path.Combine(dir, "sharded")
+            use model = Qwen3Checkpoint.Load(single, torch.CPU, ST.Float32)
+            let files = Qwen3Checkpoint.Save(model, sharded, 100_000L)
+            Expect.isGreaterThan files.Count 2 "several shards"
+            File.Copy(Path.Combine(single, "tokenizer.json"), Path.Combine(sharded, "tokenizer.json"))
+            let a, b = Path.Combine(dir, "a.gguf"), Path.Combine(dir, "b.gguf")
+            Qwen3Gguf.Export(single, a, name = "m") |> ignore
+            Qwen3Gguf.Export(sharded, b, name = "m") |> ignore
+            Expect.equal (File.ReadAllBytes b) (File.ReadAllBytes a) "the same bytes"
+            Directory.Delete(dir, true)
+
         testCase "tied embeddings: no output tensor (llama.cpp reuses token_embd); q8_0 falls back to f16 for rows not in blocks of 32" <| fun () ->
             let dir = tempDir ()
             let model = Path.Combine(dir, "m")
