@@ -287,6 +287,27 @@ let exportTests =
             Expect.equal (File.ReadAllBytes b) (File.ReadAllBytes a) "the same bytes"
             Directory.Delete(dir, true)
 
+        testCase "a bfloat16 checkpoint: --dtype bf16 writes its matrices' bytes unchanged, f32 their exact widening" <| fun () ->
+            let dir = tempDir ()
+            let raw = Path.Combine(dir, "raw")
+            tinyWithTokenizer raw (gymSizedConfig false) 8L
+            let bf16 = Path.Combine(dir, "bf16")
+            use model = Qwen3Checkpoint.Load(raw, torch.CPU, ST.BFloat16)
+            Qwen3Checkpoint.Save(model, bf16) |> ignore
+            File.Copy(Path.Combine(raw, "tokenizer.json"), Path.Combine(bf16, "tokenizer.json"))
+            let a, b = Path.Combine(dir, "a.gguf"), Path.Combine(dir, "b.gguf")
+            Qwen3Gguf.Export(bf16, a, GgufDType.BF16) |> ignore
+            Qwen3Gguf.Export(bf16, b, GgufDType.F32) |> ignore
+            let checkpoint = CheckpointDirectory.OpenTensors bf16
+            use stored = checkpoint.Load("model.layers.1.mlp.up_proj.weight")                       // [96, 64] bf16
+            use widened = stored.to_type(ST.Float32)
+            let expected = widened.contiguous().data<float32>().ToArray()
+            let ga, gb = GgufReader.Read a, GgufReader.Read b
+            Expect.equal (ga.Tensor "blk.1.ffn_up.weight").Type GgmlType.BF16 "bf16"
+            Expect.equal (ga.ReadFloats "blk.1.ffn_up.weight") expected "bf16 → bf16: the same values (so the same bytes)"
+            Expect.equal (gb.ReadFloats "blk.1.ffn_up.weight") expected "bf16 → f32: the exact widening"
+            Directory.Delete(dir, true)
+
         testCase "tied embeddings: no output tensor (llama.cpp reuses token_embd); q8_0 falls back to f16 for rows not in blocks of 32" <| fun () ->
             let dir = tempDir ()
             let model = Path.Combine(dir, "m")
