@@ -412,6 +412,19 @@ let exportTests =
 /// export that lost precision anywhere (a weight through float16, a mis-scaled norm) fails.
 let private relativeBound = 5e-5
 
+/// Prints an f32 agreement and holds it to the checks: argmax equal everywhere, max |Δlogit| within the bound.
+let private expectF32Agreement (label: string) (a: Agreement) =
+    printfn "%s: %d positions, argmax equal %d, max |Δlogit| %.5f (max |logit| %.2f)" label a.Positions a.ArgmaxEqual a.MaxDelta a.MaxLogit
+    Expect.equal a.ArgmaxEqual a.Positions "argmax equal everywhere"
+    Expect.isLessThanOrEqual a.MaxDelta (relativeBound * a.MaxLogit) "max |Δlogit| within the bound"
+
+/// The real-vocabulary model exported once at f32, shared by the checks that read it.
+let private realVocabularyGguf =
+    lazy (
+        let out = Path.Combine(tempDir (), "real.gguf")
+        let summary = Qwen3Gguf.Export(realVocabularyModel.Force(), out)
+        out, summary)
+
 [<Tests>]
 let llamaCppTests =
     testList "Gguf.llama.cpp" [
@@ -423,34 +436,22 @@ let llamaCppTests =
             let sequences = chats tokenizer
             use model = Qwen3Checkpoint.Load(gymStudent.Force(), torch.CPU, ST.Float32)
             model.eval()
-            let a = agreement (trdLogits model sequences) (llamaLogits out sequences)
-            printfn "gym student f32: %d positions, argmax equal %d, max |Δlogit| %.5f (max |logit| %.2f)" a.Positions a.ArgmaxEqual a.MaxDelta a.MaxLogit
-            let flash = agreement (trdLogits model sequences) (llamaLogitsWith true out sequences)
+            let reference = trdLogits model sequences
+            let flash = agreement reference (llamaLogitsWith true out sequences)
+            expectF32Agreement "gym student f32" (agreement reference (llamaLogits out sequences))
             printfn "  with llama.cpp's flash attention (float16 Q·K on CPU): argmax equal %d, max |Δlogit| %.5f" flash.ArgmaxEqual flash.MaxDelta
-            Expect.equal a.ArgmaxEqual a.Positions "argmax equal everywhere"
-            Expect.isLessThanOrEqual a.MaxDelta (relativeBound * a.MaxLogit) "max |Δlogit| within the bound"
             Directory.Delete(dir, true)
 
         testCase "a random Qwen3 with the real 151,669-token vocabulary at f32: logits agree at every position" <| fun () ->
-            let modelDir = realVocabularyModel.Force()
-            let dir = tempDir ()
-            let out = Path.Combine(dir, "real.gguf")
-            let summary = Qwen3Gguf.Export(modelDir, out)
+            let out, summary = realVocabularyGguf.Force()
             Expect.equal summary.TokenizerTokens 151669 "151,669 tokens"
             let sequences = chats (TestData.qwen3Tokenizer.Force())
-            use model = Qwen3Checkpoint.Load(modelDir, torch.CPU, ST.Float32)
+            use model = Qwen3Checkpoint.Load(realVocabularyModel.Force(), torch.CPU, ST.Float32)
             model.eval()
-            let a = agreement (trdLogits model sequences) (llamaLogits out sequences)
-            printfn "real-vocabulary Qwen3 f32: %d positions, argmax equal %d, max |Δlogit| %.5f (max |logit| %.2f)" a.Positions a.ArgmaxEqual a.MaxDelta a.MaxLogit
-            Expect.equal a.ArgmaxEqual a.Positions "argmax equal everywhere"
-            Expect.isLessThanOrEqual a.MaxDelta (relativeBound * a.MaxLogit) "max |Δlogit| within the bound"
-            Directory.Delete(dir, true)
+            expectF32Agreement "real-vocabulary Qwen3 f32" (agreement (trdLogits model sequences) (llamaLogits out sequences))
 
         testCase "llama.cpp's tokenizer on the export gives Trd's ids on the tokenizer corpus, but where NFC changes the text" <| fun () ->
-            let modelDir = realVocabularyModel.Force()
-            let dir = tempDir ()
-            let out = Path.Combine(dir, "real.gguf")
-            Qwen3Gguf.Export(modelDir, out) |> ignore
+            let out, _ = realVocabularyGguf.Force()
             let texts = TokenizerCorpus.generate 20250601 125 |> Array.map snd
             let tokenizer = TestData.qwen3Tokenizer.Force()
             let ours = texts |> Array.map tokenizer.Encode
@@ -464,7 +465,6 @@ let llamaCppTests =
             let normalised = differ |> List.map (fun i -> texts[i].Normalize(Text.NormalizationForm.FormC))
             let again = llamaTokenize out (List.toArray normalised)
             Expect.equal again (differ |> List.map (fun i -> ours[i]) |> List.toArray) "NFC-normalised first, llama.cpp gives Trd's ids"
-            Directory.Delete(dir, true)
 
         testCase "llama.cpp applies the exported template (as ChatML) and gets Trd's prompt text for a system and user turn" <| fun () ->
             llamaReady.Force()
@@ -522,9 +522,6 @@ let llamaCppTests =
             plain.eval()
             let without = agreement (trdLogits plain sequences) withAdapter
             Expect.isGreaterThan without.MaxDelta 0.05 "the adapter changes the logits (else the test could not fail)"
-            let a = agreement withAdapter (llamaLogits out sequences)
-            printfn "merged LoRA f32: %d positions, argmax equal %d, max |Δlogit| %.5f (max |logit| %.2f)" a.Positions a.ArgmaxEqual a.MaxDelta a.MaxLogit
-            Expect.equal a.ArgmaxEqual a.Positions "argmax equal everywhere"
-            Expect.isLessThanOrEqual a.MaxDelta (relativeBound * a.MaxLogit) "max |Δlogit| within the bound"
+            expectF32Agreement "merged LoRA f32" (agreement withAdapter (llamaLogits out sequences))
             Directory.Delete(dir, true)
     ]

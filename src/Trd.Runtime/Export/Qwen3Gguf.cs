@@ -1,6 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Trd.Runtime.Checkpoints;
 using Trd.Runtime.Lora;
 using Trd.Runtime.Tokenization;
@@ -35,7 +33,6 @@ public sealed record GgufExportSummary(string Path, long Bytes, GgufDType DType,
 /// </summary>
 public static class Qwen3Gguf
 {
-    const string AdapterPrefix = "base_model.model.";
     const long SliceElements = 1 << 22;   // rows converted at a time: ≤ 4M elements (16 MB of float32)
 
     /// <summary>
@@ -74,9 +71,13 @@ public static class Qwen3Gguf
         var shapes = Qwen3Parameters.Shapes(config);
         CheckpointDirectory.Check(checkpoint, shapes, Qwen3Parameters.Ignored(config));
         var tokenizer = Qwen3GgufTokenizer.Read(tokenizerDirectory, config);
-        ChatTemplateFile.Read(tokenizerDirectory);   // a template Trd does not know is refused here, as everywhere else
-        var (template, templateSource) = ReadChatTemplate(tokenizerDirectory);
-        if (template is null)
+        string template, templateSource;
+        if (ChatTemplateFile.ReadText(tokenizerDirectory) is { } found)
+        {
+            ChatTemplateFile.Recognise(found.Text, found.Path, found.Field);   // a template Trd does not know is refused, as everywhere else
+            (template, templateSource) = (found.Text, found.Path);
+        }
+        else
             (template, templateSource) = (KnownChatTemplates.All.First(t => t.Kind == ChatTemplateKind.Qwen3).Text,
                 "Qwen3's original template (the directory has none; Trd prompts such a model with it)");
         var lora = adapterDirectory is null ? null : ReadAdapter(adapterDirectory, config, shapes);
@@ -117,7 +118,7 @@ public static class Qwen3Gguf
             new("qwen3.attention.layer_norm_rms_epsilon", GgufValue.Float32((float)config.RmsNormEps)),
         };
         metadata.AddRange(tokenizer.Metadata());
-        if (template is not null) metadata.Add(new("tokenizer.chat_template", GgufValue.String(template)));
+        metadata.Add(new("tokenizer.chat_template", GgufValue.String(template)));
         var used = tokenizer.TokenTypes.Count(t => t != (int)GgufTokenType.Unused);
         return new ExportPlan(metadata, tensors, sources.ToArray(), checkpoint, lora, dtype, fallbacks, config.VocabSize, used, templateSource);
     }
@@ -153,35 +154,6 @@ public static class Qwen3Gguf
         return $"blk.{layer}.{rest}";
     }
 
-    /// <summary>
-    /// The directory's chat template text and the file it came from: chat_template.jinja when present (transformers
-    /// prefers it), else tokenizer_config.json's chat_template (a string, or the entry named "default" of a list);
-    /// null when neither has one.
-    /// </summary>
-    public static (string? Text, string? Source) ReadChatTemplate(string directory)
-    {
-        var jinja = Path.Combine(directory, "chat_template.jinja");
-        if (File.Exists(jinja)) return (File.ReadAllText(jinja), jinja);
-        var path = Path.Combine(directory, "tokenizer_config.json");
-        if (!File.Exists(path)) return (null, null);
-        JsonNode? root;
-        try { root = JsonNode.Parse(File.ReadAllText(path)); }
-        catch (JsonException e) { throw new TokenizerFileException(path, null, $"not valid JSON ({Data.JsonErrors.Describe(e)})", e); }
-        switch (root?["chat_template"])
-        {
-            case null: return (null, null);
-            case JsonValue v when v.GetValueKind() == JsonValueKind.String: return (v.GetValue<string>(), path);
-            case JsonArray list:
-                foreach (var entry in list)
-                    if (entry?["name"]?.GetValueKind() == JsonValueKind.String && entry["name"]!.GetValue<string>() == "default"
-                        && entry["template"]?.GetValueKind() == JsonValueKind.String)
-                        return (entry["template"]!.GetValue<string>(), path);
-                throw new TokenizerFileException(path, "chat_template", "is a list of named templates without one named \"default\"");
-            case var other:
-                throw new TokenizerFileException(path, "chat_template", $"expected a string or a list of {{name, template}}, found {other.GetValueKind()}");
-        }
-    }
-
     /// <summary>Reads and checks a PEFT LoRA adapter against the base's parameter shapes: every key present, none extra, every shape right.</summary>
     static Adapter ReadAdapter(string directory, Qwen3Config config, IReadOnlyDictionary<string, long[]> shapes)
     {
@@ -195,7 +167,7 @@ public static class Qwen3Gguf
             if (shape.Length != 2 || !weight.StartsWith("model.layers.", StringComparison.Ordinal)) continue;
             var module = weight[..^".weight".Length];
             if (!settings.TargetModules.Contains(module[(module.LastIndexOf('.') + 1)..])) continue;
-            targets[weight] = ($"{AdapterPrefix}{module}.lora_A.weight", $"{AdapterPrefix}{module}.lora_B.weight");
+            targets[weight] = PeftAdapter.Keys(module);
         }
         var expected = targets.Values.SelectMany(t => new[] { t.A, t.B }).ToHashSet(StringComparer.Ordinal);
         var missing = expected.Where(k => !file.Contains(k)).Order(StringComparer.Ordinal).ToList();

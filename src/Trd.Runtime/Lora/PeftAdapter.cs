@@ -23,6 +23,10 @@ public static class PeftAdapter
 
     const string KeyPrefix = "base_model.model.";
 
+    /// <summary>The adapter weights' keys for a module path (e.g. <c>model.layers.0.self_attn.q_proj</c>): PEFT's lora_A and lora_B.</summary>
+    public static (string A, string B) Keys(string modulePath) =>
+        ($"{KeyPrefix}{modulePath}.lora_A.weight", $"{KeyPrefix}{modulePath}.lora_B.weight");
+
     /// <summary>Attaches fresh adapters (B = 0: outputs unchanged) to every target projection; the base is frozen.</summary>
     public static void Attach(Qwen3ForCausalLM model, LoraConfig config, long seed = 0)
     {
@@ -47,8 +51,9 @@ public static class PeftAdapter
         foreach (var (path, layer) in model.LinearLayers())
         {
             if (layer.Adapter is not { } adapter) continue;
-            tensors[$"{KeyPrefix}{path}.lora_A.weight"] = adapter.A;
-            tensors[$"{KeyPrefix}{path}.lora_B.weight"] = adapter.B;
+            var keys = Keys(path);
+            tensors[keys.A] = adapter.A;
+            tensors[keys.B] = adapter.B;
         }
         if (tensors.Count == 0) throw new InvalidOperationException("the model has no LoRA adapter to save");
         Directory.CreateDirectory(directory);
@@ -90,7 +95,7 @@ public static class PeftAdapter
         var file = SafeTensors.Open(weightsPath);
         foreach (var p in model.parameters()) p.requires_grad = false;   // the base is frozen, as Attach leaves it
         var targets = Targets(model, config).ToList();
-        var expected = targets.SelectMany(t => new[] { $"{KeyPrefix}{t.path}.lora_A.weight", $"{KeyPrefix}{t.path}.lora_B.weight" }).ToHashSet(StringComparer.Ordinal);
+        var expected = targets.SelectMany(t => { var keys = Keys(t.path); return new[] { keys.A, keys.B }; }).ToHashSet(StringComparer.Ordinal);
         var missing = expected.Where(k => !file.Contains(k)).Order(StringComparer.Ordinal).ToList();
         var unexpected = file.Names.Where(k => !expected.Contains(k)).Order(StringComparer.Ordinal).ToList();
         if (missing.Count > 0 || unexpected.Count > 0)
@@ -101,12 +106,9 @@ public static class PeftAdapter
         {
             layer.AttachAdapter(config.Rank, config.Alpha, config.Dropout, generator);
             var (a, b) = layer.Adapter!.Value;
+            var keys = Keys(path);
             using (no_grad())
-                file.LoadInto(new Dictionary<string, Tensor>
-                {
-                    [$"{KeyPrefix}{path}.lora_A.weight"] = a,
-                    [$"{KeyPrefix}{path}.lora_B.weight"] = b,
-                });
+                file.LoadInto(new Dictionary<string, Tensor> { [keys.A] = a, [keys.B] = b });
         }
         return config;
     }

@@ -27,17 +27,24 @@ public static class ChatTemplateFile
     public const string ConfigFileName = "tokenizer_config.json";
 
     /// <summary>The template of <paramref name="modelDirectory"/> (see the type's summary for where it is read).</summary>
-    public static ChatTemplateKind Read(string modelDirectory)
+    public static ChatTemplateKind Read(string modelDirectory) =>
+        ReadText(modelDirectory) is { } found ? Recognise(found.Text, found.Path, found.Field) : ChatTemplateKind.Qwen3;
+
+    /// <summary>
+    /// The template text the directory carries, the file it came from (full path) and the field inside it (null for
+    /// chat_template.jinja), read where <see cref="Read"/> reads it but not recognised; null when there is none.
+    /// </summary>
+    public static (string Text, string Path, string? Field)? ReadText(string modelDirectory)
     {
         ArgumentNullException.ThrowIfNull(modelDirectory);
         var jinja = Path.GetFullPath(Path.Combine(modelDirectory, JinjaFileName));
-        if (File.Exists(jinja)) return Recognise(File.ReadAllText(jinja), jinja, field: null);
+        if (File.Exists(jinja)) return (File.ReadAllText(jinja), jinja, null);
         var config = Path.GetFullPath(Path.Combine(modelDirectory, ConfigFileName));
-        return File.Exists(config) && FromConfig(config) is { } kind ? kind : ChatTemplateKind.Qwen3;
+        return File.Exists(config) ? FromConfig(config) : null;
     }
 
     /// <summary>tokenizer_config.json's template, or null when it has none.</summary>
-    static ChatTemplateKind? FromConfig(string path)
+    static (string Text, string Path, string? Field)? FromConfig(string path)
     {
         JsonDocument document;
         try
@@ -56,8 +63,8 @@ public static class ChatTemplateFile
             return template.ValueKind switch
             {
                 JsonValueKind.Null => null,
-                JsonValueKind.String => Recognise(template.GetString()!, path, "chat_template"),
-                JsonValueKind.Array => Recognise(Default(template, path), path, "chat_template[name=default]"),
+                JsonValueKind.String => (template.GetString()!, path, "chat_template"),
+                JsonValueKind.Array => (Default(template, path), path, "chat_template[name=default]"),
                 _ => throw new TokenizerFileException(path, "chat_template", "expected a string or a list of {\"name\", \"template\"} objects"),
             };
         }
@@ -80,7 +87,8 @@ public static class ChatTemplateFile
             $"a list of named templates ({string.Join(", ", names)}) with none named 'default', which is the one Hugging Face and Trd use");
     }
 
-    static ChatTemplateKind Recognise(string text, string path, string? field) =>
+    /// <summary>The kind of a template text read from <paramref name="path"/>; a TokenizerFileException naming it when Trd does not know it.</summary>
+    internal static ChatTemplateKind Recognise(string text, string path, string? field) =>
         KnownChatTemplates.Recognise(text)
         ?? throw new TokenizerFileException(path, field,
             $"not a chat template Trd knows. Trd renders Qwen3's templates in code and refuses others (until it has a Jinja "
