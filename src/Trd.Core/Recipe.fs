@@ -59,7 +59,17 @@ type Recipe =
       /// T in p_T(v) ∝ exp(ℓ_v / T), applied once to both sides (App. C.8; the paper uses T = 1).
       Temperature: float
       Trajectory: Trajectory
-      TeacherPrompt: TeacherPrompt }
+      TeacherPrompt: TeacherPrompt
+      /// w_t multiplying each position's term (Shaping.fs); Uniform is the paper's recipe.
+      Weighting: Weighting
+      /// A per-position choice of another divergence where a gate fails; NoSwitch is the paper's recipe.
+      Switch: Switch
+      /// Whole trajectories dropped before the step's token count; KeepAll is the paper's recipe.
+      Filter: TrajectoryFilter
+      /// Step-global standardisation of the policy-gradient rewards; Off is the paper's recipe.
+      StepNormalisation: StepNormalisation
+      /// The exact divergence's gradient (the paper's) or a policy-gradient estimate.
+      Gradient: GradientEstimate }
 
     member r.WithName(name: string) = { r with Name = name }
     member r.WithDirection(direction: Direction) = { r with Direction = direction }
@@ -69,32 +79,49 @@ type Recipe =
     member r.WithTemperature(temperature: float) = { r with Temperature = temperature }
     member r.WithTrajectory(trajectory: Trajectory) = { r with Trajectory = trajectory }
     member r.WithTeacherPrompt(prompt: TeacherPrompt) = { r with TeacherPrompt = prompt }
+    member r.WithWeighting(weighting: Weighting) = { r with Weighting = weighting }
+    member r.WithSwitch(switch: Switch) = { r with Switch = switch }
+    member r.WithFilter(filter: TrajectoryFilter) = { r with Filter = filter }
+    member r.WithStepNormalisation(normalisation: StepNormalisation) = { r with StepNormalisation = normalisation }
+    member r.WithGradient(gradient: GradientEstimate) = { r with Gradient = gradient }
+
+    /// Whether any shaping primitive differs from the paper's (uniform weights, no switch, no filter, no step
+    /// normalisation, the exact gradient): such a recipe needs the trajectory statistics of the whole step first.
+    member r.IsShaped =
+        r.Weighting <> Uniform || r.Switch <> NoSwitch || r.Filter <> KeepAll || r.StepNormalisation <> Off || r.Gradient <> ExactGradient
 
     /// Every reason the recipe cannot be evaluated; empty when it is valid.
     member recipe.Problems() : string[] =
-        [| if String.IsNullOrWhiteSpace recipe.Name then "the recipe has no name"
+        [| if String.IsNullOrWhiteSpace recipe.Name then yield "the recipe has no name"
            if not (recipe.Temperature > 0.0) || Double.IsInfinity recipe.Temperature then
-               $"temperature must be a finite number > 0, got {recipe.Temperature}"
+               yield $"temperature must be a finite number > 0, got {recipe.Temperature}"
            match recipe.Direction with
-           | Jsd b when Double.IsNaN b || b < 0.0 || b > 1.0 -> $"JSD β must lie in [0, 1], got {b}"
+           | Jsd b when Double.IsNaN b || b < 0.0 || b > 1.0 -> yield $"JSD β must lie in [0, 1], got {b}"
            | _ -> ()
            match recipe.Support with
-           | TeacherTopK k | TeacherTopKWithTail k when k < 1 -> $"top-K needs K ≥ 1, got K = {k}"
+           | TeacherTopK k | TeacherTopKWithTail k when k < 1 -> yield $"top-K needs K ≥ 1, got K = {k}"
            | _ -> ()
            match recipe.Clip with
            | PerPosition c | PerVocabEntry c when Double.IsNaN c || c <= 0.0 || Double.IsInfinity c ->
-               $"the clip constant c must be a finite number > 0, got {c}"
+               yield $"the clip constant c must be a finite number > 0, got {c}"
            | _ -> ()
            if Estimator.isSampled recipe.Estimator then
                if recipe.Direction <> Reverse then
-                   $"the sampled estimator {recipe.Estimator} estimates the reverse KL from the student's token; it cannot estimate {recipe.Direction}"
+                   yield $"the sampled estimator {recipe.Estimator} estimates the reverse KL from the student's token; it cannot estimate {recipe.Direction}"
                if recipe.Support <> FullVocabulary then
-                   $"the sampled estimator {recipe.Estimator} reads one token's log-probabilities; a {recipe.Support} support does not apply"
+                   yield $"the sampled estimator {recipe.Estimator} reads one token's log-probabilities; a {recipe.Support} support does not apply"
                match recipe.Clip with
-               | PerVocabEntry _ -> "per-vocabulary-entry clipping needs the exact estimator (there are no entries to clip)"
+               | PerVocabEntry _ -> yield "per-vocabulary-entry clipping needs the exact estimator (there are no entries to clip)"
                | _ -> ()
            if recipe.TeacherPrompt = Refine && recipe.Trajectory = Rollout then
-               "the refine teacher prompt conditions on y_o while scoring y_r: it needs Trajectory = Refined" |]
+               yield "the refine teacher prompt conditions on y_o while scoring y_r: it needs Trajectory = Refined"
+           yield! Shaping.problems recipe.Weighting recipe.Switch recipe.Filter recipe.StepNormalisation recipe.Gradient
+           match recipe.Gradient with
+           | PolicyGradient _ ->
+               if recipe.Estimator <> Exact then
+                   yield $"the policy-gradient form builds its own per-token estimate; the estimator must be exact (the divergence it reports), got {recipe.Estimator}"
+               if recipe.Clip <> NoClip then yield "the policy-gradient form does not clip the divergence; use the reward clamp or the ratio clip"
+           | ExactGradient -> () |]
 
     /// Throws ArgumentException listing every problem, or returns the recipe unchanged.
     member r.Validate() : Recipe =
@@ -103,7 +130,16 @@ type Recipe =
         | ps -> invalidArg "recipe" (sprintf "recipe '%s' is invalid: %s" r.Name (String.Join("; ", ps)))
 
     override r.ToString() =
-        $"{r.Name}: {r.Direction}, {r.Support}, {r.Estimator}, {r.Clip}, T={r.Temperature}, along {r.Trajectory}, {r.TeacherPrompt} teacher prompt"
+        let core = $"{r.Name}: {r.Direction}, {r.Support}, {r.Estimator}, {r.Clip}, T={r.Temperature}, along {r.Trajectory}, {r.TeacherPrompt} teacher prompt"
+        if not r.IsShaped then core
+        else
+            let parts =
+                [ if r.Weighting <> Uniform then $"weights {r.Weighting}"
+                  if r.Switch <> NoSwitch then string r.Switch
+                  if r.Filter <> KeepAll then string r.Filter
+                  if r.StepNormalisation <> Off then "step-standardised"
+                  if r.Gradient <> ExactGradient then string r.Gradient ]
+            core + "; " + String.Join("; ", parts)
 
     /// A recipe with the paper's defaults for everything not given (full vocabulary, exact, no clip,
     /// T = 1, along y_o, vanilla teacher prompt). Callable from C# with named optional arguments.
@@ -116,7 +152,12 @@ type Recipe =
             [<Optional>] clip: Clip,
             [<Optional; DefaultParameterValue(1.0)>] temperature: float,
             [<Optional>] trajectory: Trajectory,
-            [<Optional>] teacherPrompt: TeacherPrompt
+            [<Optional>] teacherPrompt: TeacherPrompt,
+            [<Optional>] weighting: Weighting,
+            [<Optional>] switch: Switch,
+            [<Optional>] filter: TrajectoryFilter,
+            [<Optional>] stepNormalisation: StepNormalisation,
+            [<Optional>] gradient: GradientEstimate
         ) =
         let orDefault (d: 'a) (x: 'a) = if isNull (box x) then d else x
         { Name = name
@@ -126,7 +167,12 @@ type Recipe =
           Clip = clip |> orDefault NoClip
           Temperature = temperature
           Trajectory = trajectory |> orDefault Rollout
-          TeacherPrompt = teacherPrompt |> orDefault Vanilla }
+          TeacherPrompt = teacherPrompt |> orDefault Vanilla
+          Weighting = weighting |> orDefault Uniform
+          Switch = switch |> orDefault NoSwitch
+          Filter = filter |> orDefault KeepAll
+          StepNormalisation = stepNormalisation |> orDefault Off
+          Gradient = gradient |> orDefault ExactGradient }
 
 module Recipe =
 

@@ -26,7 +26,8 @@ let private randomRecipe (rng: Random) =
     { Name = $"r{rng.Next 1000}"; Direction = direction; Support = support; Estimator = estimator; Clip = clip
       Temperature = 0.25 + 2.0 * rng.NextDouble()
       Trajectory = (if rng.Next 2 = 0 then Rollout else Refined)
-      TeacherPrompt = (if rng.Next 2 = 0 then Vanilla else Refine) }
+      TeacherPrompt = (if rng.Next 2 = 0 then Vanilla else Refine)
+      Weighting = Uniform; Switch = NoSwitch; Filter = KeepAll; StepNormalisation = Off; Gradient = ExactGradient }
 
 [<Tests>]
 let tests =

@@ -43,7 +43,8 @@ let recipeTests =
             let r = Recipe.Create("x", Jsd 0.5)
             Expect.equal r
                 { Name = "x"; Direction = Jsd 0.5; Support = FullVocabulary; Estimator = Exact; Clip = NoClip
-                  Temperature = 1.0; Trajectory = Rollout; TeacherPrompt = Vanilla } "defaults"
+                  Temperature = 1.0; Trajectory = Rollout; TeacherPrompt = Vanilla
+                  Weighting = Uniform; Switch = NoSwitch; Filter = KeepAll; StepNormalisation = Off; Gradient = ExactGradient } "defaults"
             let s = Recipe.Create("y", Reverse, estimator = K3, temperature = 2.0)
             Expect.equal (s.Estimator, s.Temperature, s.Support) (K3, 2.0, FullVocabulary) "named optional arguments override only themselves"
 
@@ -76,7 +77,8 @@ let recipeTests =
         testCase "an invalid recipe lists every problem at once" <| fun () ->
             let r =
                 { Name = "bad"; Direction = Jsd 2.0; Support = TeacherTopK 0; Estimator = Exact; Clip = PerPosition -0.5
-                  Temperature = 0.0; Trajectory = Rollout; TeacherPrompt = Refine }
+                  Temperature = 0.0; Trajectory = Rollout; TeacherPrompt = Refine
+                  Weighting = Uniform; Switch = NoSwitch; Filter = KeepAll; StepNormalisation = Off; Gradient = ExactGradient }
             let ps = Recipe.problems r
             Expect.hasLength ps 5 $"%A{ps}"
             for fragment in [ "β"; "K ≥ 1"; "clip constant"; "temperature"; "Trajectory = Refined" ] do
