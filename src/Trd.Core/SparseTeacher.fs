@@ -49,7 +49,9 @@ module SparseTeacher =
                    $"recipe '{recipe.Name}' needs the teacher's full vocabulary, but a served teacher gives its top-{k} per position; use {works}"
                | TeacherTopK k' | TeacherTopKWithTail k' when k' > k ->
                    $"recipe '{recipe.Name}' needs the teacher's top-{k'}, but only its top-{k} is stored; use {works}"
-               | _ -> () |]
+               | _ -> ()
+           if recipe.IsShaped then
+               $"recipe '{recipe.Name}' is shaped: its gates and weights read the full-vocabulary reverse KL and the student's entropy, which a top-{k} teacher does not give; run it with the teacher model" |]
 
     let private logSumExp (xs: float[]) = if xs.Length = 0 then Double.NegativeInfinity else Numerics.logSumExp xs
 

@@ -30,7 +30,7 @@ type StepPlan =
       Kept: bool[]
       /// w_t per trajectory and position (0 throughout a dropped trajectory).
       Weights: float[][]
-      /// A_t per trajectory and position under the policy-gradient form (zeros under the exact gradient).
+      /// A_t per trajectory and position under the policy-gradient form (0 where w_t = 0, and under the exact gradient).
       Advantages: float[][]
       /// Per trajectory and position: the switch's gate failed, so the position takes the other divergence.
       Switched: bool[][]
@@ -203,7 +203,10 @@ module StepPlan =
         let w = weights recipe.Weighting step kept
         let advantages =
             match recipe.Gradient with
-            | PolicyGradient pg -> advantages recipe.Direction pg recipe.StepNormalisation step kept
+            | PolicyGradient pg ->
+                // A position that weighs nothing gets A = 0, so no unbounded reward reaches the executor unused.
+                advantages recipe.Direction pg recipe.StepNormalisation step kept
+                |> Array.mapi (fun i a -> Array.map2 (fun a w -> if w = 0.0 then 0.0 else a) a w[i])
             | ExactGradient -> step |> Array.map (fun t -> Array.zeroCreate t.Positions.Length)
         let switched =
             step |> Array.mapi (fun i t ->
@@ -271,7 +274,7 @@ module ShapedObjective =
     /// −min(ρA, clip(ρ, 1 ± ε)A) with ρ = π_θ(y_t)/π_behaviour(y_t); else the recipe's own contribution.
     let private term (recipe: Recipe) (switched: bool) (advantage: float) (behaviour: float option) (zt: float[]) (zs: float[]) (y: int) =
         let exactTerm (r: Recipe) =
-            (Objective.position r zt zs y).Contribution, Objective.numericalGradient r zt zs y 1e-6
+            (Objective.position r zt zs y).Contribution, lazy (Objective.numericalGradient r zt zs y 1e-6)
         if switched then exactTerm (switchRecipe recipe)
         else
             match recipe.Gradient with
@@ -286,25 +289,32 @@ module ShapedObjective =
                 // ∂(−ρA)/∂z = −A ρ (e_y − softmax(z/T)) / T; the clipped branch, when it is the min and ρ lies outside, is constant.
                 let live = unclippedWins || clipped = rho
                 let gradient =
-                    Array.init zs.Length (fun j ->
-                        if not live then 0.0
-                        else -advantage * rho * ((if j = y then 1.0 else 0.0) - exp ls[j]) / t)
+                    lazy (Array.init zs.Length (fun j ->
+                              if not live then 0.0
+                              else -advantage * rho * ((if j = y then 1.0 else 0.0) - exp ls[j]) / t))
                 value, gradient
 
-    /// The step's loss and gradient: Σ_{kept} w_t ℓ_t / Tokens (plan from the statistics the logits give).
-    [<CompiledName("Evaluate")>]
-    let evaluate (recipe: Recipe) (step: ShapedTrajectory[]) : ShapedEvaluation =
+    let private run (recipe: Recipe) (step: ShapedTrajectory[]) (withGradient: bool) : ShapedEvaluation =
         let plan = StepPlan.plan recipe (statistics recipe step)
         let mutable loss = 0.0
         let gradient =
             step |> Array.mapi (fun i t ->
                 Array.init t.Targets.Length (fun p ->
                     let w = plan.Weights[i][p]
-                    if not plan.Kept[i] || w = 0.0 then Array.zeroCreate t.Student[p].Length
+                    if not plan.Kept[i] || w = 0.0 then (if withGradient then Array.zeroCreate t.Student[p].Length else [||])
                     else
                         let behaviour = if t.Behaviour.Length = 0 then None else Some t.Behaviour[p]
                         let switched, advantage = plan.Switched[i][p], plan.Advantages[i][p]
                         let value, g = term recipe switched advantage behaviour t.Teacher[p] t.Student[p] t.Targets[p]
                         loss <- loss + w * value
-                        g |> Array.map (fun x -> w * x / plan.Tokens)))
+                        if withGradient then g.Value |> Array.map (fun x -> w * x / plan.Tokens) else [||]))
         { Plan = plan; Loss = loss / plan.Tokens; Gradient = gradient }
+
+    /// The step's loss and gradient: Σ_{kept} w_t ℓ_t / Tokens (plan from the statistics the logits give). The
+    /// gradient of an exact term is by finite differences (Objective.numericalGradient): keep V small.
+    [<CompiledName("Evaluate")>]
+    let evaluate (recipe: Recipe) (step: ShapedTrajectory[]) : ShapedEvaluation = run recipe step true
+
+    /// The step's loss and plan alone (Gradient empty): cheap at any V.
+    [<CompiledName("Loss")>]
+    let loss (recipe: Recipe) (step: ShapedTrajectory[]) : ShapedEvaluation = run recipe step false

@@ -20,7 +20,7 @@ let private fastModules =
           "GradientFormTests"; "InteropTests"; "MetricsTests"; "MixtureTests"; "NumericsTests"; "ObjectiveSpecTests"
           "Qwen3ConfigTests"; "RecipeTests"; "ReductionTests"; "SafeTensorsTests"; "ScheduleTests"; "StatsTests"
           "TokenizerTests"; "VerifierTests"; "ExecutorTests"; "ModelTests"; "TorchTests"; "DataTests"; "LoggingTests"
-          "ReportTests"; "SurfaceTests"; "SparseTeacherTests"; "ServingContractTests"; "SequenceSamplingTests"; "ShapingTests" ]
+          "ReportTests"; "SurfaceTests"; "SparseTeacherTests"; "ServingContractTests"; "SequenceSamplingTests"; "ShapingTests"; "ShapedExecutorTests" ]
 
 let private isFast (moduleType: Type) =
     moduleType.FullName.StartsWith("Trd.Tests.", StringComparison.Ordinal) && fastModules.Contains(moduleType.Name)

@@ -80,7 +80,7 @@ internal sealed class ChunkedRun
         var loss = zeros(Array.Empty<long>(), dtype: ScalarType.Float64, device: device);
 
         var teacherWeight = Teacher.Weight?.detach();
-        var closedForm = Options.ClosedFormGradient && TensorDivergence.HasClosedFormGradient(Recipe);
+        var closedForm = Options.ClosedFormGradient && TensorDivergence.HasClosedFormGradient(Recipe) && Options.Shaping is null;
         for (long start = 0; start < n; start += Options.ChunkSize)
         {
             using var scope = NewDisposeScope();
@@ -122,7 +122,10 @@ internal sealed class ChunkedRun
                     using (no_grad())
                         ObjectiveInputs.CheckLogitsChunk(zs, "student logits", start);
                     block = TensorDivergence.Evaluate(Recipe, zs, zt, targetChunk);
-                    var chunkLoss = (block.Contribution * maskChunk).sum().div(normaliserScalar); // []
+                    var term = Options.Shaping is { } shaping                                 // [C]: w_t ℓ_t, or the contribution
+                        ? shaping.Term(Recipe, block.Contribution, zs, zt, targetChunk, start, length)
+                        : block.Contribution;
+                    var chunkLoss = (term * maskChunk).sum().div(normaliserScalar);           // []
                     if (needInputGrad || needWeightGrad)
                     {
                         var leaves = new List<Tensor>();

@@ -95,6 +95,8 @@ public static class ObjectiveExecutor
             throw new ArgumentException($"student has {studentLogits.shape[0]} positions but teacher has {teacherLogits.shape[0]}", nameof(teacherLogits));
         ObjectiveInputs.CheckVocabulary(studentLogits.shape[1], teacherLogits.shape[1]);
         var n = studentLogits.shape[0];
+        if (recipe.IsShaped)
+            throw new ArgumentException($"recipe '{recipe.Name}' is shaped: it runs through FromLogits or Fused with ObjectiveOptions.Shaping", nameof(recipe));
         ObjectiveInputs.CheckRecipe(recipe, studentLogits.shape[1], options);
         var tokens = ObjectiveInputs.CheckMask(mask, n, studentLogits);
         ObjectiveInputs.CheckTargets(targets, n, studentLogits.shape[1], EstimatorModule.IsSampled(recipe.Estimator),
@@ -140,10 +142,12 @@ public static class ObjectiveExecutor
         var v = student.Vocabulary;
         ObjectiveInputs.CheckRecipe(recipe, v, options);
         var tokens = ObjectiveInputs.CheckMask(mask, n, student.Input);
+        var pg = recipe.Gradient.IsPolicyGradient;
         ObjectiveInputs.CheckTargets(targets, n, v,
-            EstimatorModule.IsSampled(recipe.Estimator) || options.TokenLogProbs,
-            EstimatorModule.IsSampled(recipe.Estimator) ? $"the sampled estimator {recipe.Estimator}" : "TokenLogProbs",
+            EstimatorModule.IsSampled(recipe.Estimator) || options.TokenLogProbs || pg,
+            EstimatorModule.IsSampled(recipe.Estimator) ? $"the sampled estimator {recipe.Estimator}" : pg ? "the policy-gradient form" : "TokenLogProbs",
             student.Input);
+        options.Shaping?.Check(recipe, n, student.Input);
         return new ChunkedRun
         {
             Recipe = recipe,

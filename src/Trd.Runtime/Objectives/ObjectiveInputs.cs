@@ -26,6 +26,11 @@ internal static class ObjectiveInputs
             throw new ArgumentException($"ComputeType must be Float32 or Float64, got {options.ComputeType}", nameof(options));
         if (options.Normaliser < 0 || double.IsNaN(options.Normaliser) || double.IsInfinity(options.Normaliser))
             throw new ArgumentException($"Normaliser must be a finite number ≥ 0 (0: this call's token count), got {options.Normaliser}", nameof(options));
+        if (recipe.Switch is Switch.Outliers outliers) Trd.Core.SupportModule.Check(outliers.Support, checked((int)vocabularySize));
+        if (recipe.IsShaped && options.Shaping is null)
+            throw new ArgumentException($"recipe '{recipe.Name}' is shaped ({recipe}): it needs the step's plan, ObjectiveOptions.Shaping (PositionShaping.FromPlan)", nameof(options));
+        if (!recipe.IsShaped && options.Shaping is not null)
+            throw new ArgumentException($"ObjectiveOptions.Shaping is given but recipe '{recipe.Name}' has no shaping primitive", nameof(options));
         if (options.EpistemicTokenIds is { } ids)
             foreach (var id in ids)
                 if (id < 0 || id >= vocabularySize)

@@ -42,6 +42,12 @@ public sealed record ObjectiveOptions
     /// </summary>
     public bool ClosedFormGradient { get; init; } = true;
 
+    /// <summary>
+    /// The step plan's per-position values for a shaped recipe (<see cref="Trd.Core.Recipe.IsShaped"/>): required by
+    /// such a recipe, refused by any other. Build it with <see cref="PositionShaping.FromPlan"/>.
+    /// </summary>
+    public PositionShaping? Shaping { get; init; }
+
     /// <summary>The defaults.</summary>
     public static ObjectiveOptions Default { get; } = new();
 }
