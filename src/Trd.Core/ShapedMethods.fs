@@ -27,6 +27,10 @@ type ShapedMethod =
       Parameters: MethodParameter[]
       Build: IReadOnlyDictionary<string, float> -> Recipe }
 
+    /// The method's recipe with the given parameters (the rest at their defaults); ArgumentException names a
+    /// parameter the method does not have or a value out of range (C#: <c>ShapedMethods.Topd.Create(parameters)</c>).
+    member m.Create(parameters: IReadOnlyDictionary<string, float>) = m.Build parameters
+
 /// The methods of issue 19 as values. Each one's base is standard OPD as these papers use it — the student's rollout
 /// y_o, the vanilla teacher prompt — with reverse KL over the full vocabulary (exact) unless the method changes the
 /// gradient; the config's other objective keys (trajectory, teacher_prompt, temperature, direction …) apply after the

@@ -156,6 +156,22 @@ let tests =
             Expect.equal t2 t1 "same final evaluation"
         }
     
+        test "trd run with a shaped method on configs/tiny.json: --set recipe=null --set objective.method=tropd-switch" {
+            let dir = tempDir ()
+            let run = Path.Combine(dir, "run")
+            let code, _, err = trd [ "run"; "--config"; tinyConfig; "--out"; run; "--set"; "objective.method=tropd-switch" ]
+            Expect.equal code 2 "a recipe and a method together are refused"
+            Expect.stringContains err "--set recipe=null" "and the message says how to leave the recipe out"
+            Expect.isFalse (Directory.Exists run) "nothing written"
+            let code, out, err = trd [ "run"; "--config"; tinyConfig; "--out"; run; "--set"; "recipe=null"; "--set"; "objective.method=tropd-switch"; "--set"; "objective.threshold=0.5" ]
+            Expect.equal code 0 err
+            Expect.stringContains (out + err) "TrOPD (switch)" "the run names the method"
+            let metrics = File.ReadAllLines(Path.Combine(run, "train", "metrics.jsonl")) |> Array.filter (fun l -> l.Contains "\"step\"")
+            Expect.isNonEmpty metrics "steps logged"
+            for line in metrics do Expect.stringContains line "\"switched_fraction\":" "the switched fraction per step"
+            Expect.stringContains (File.ReadAllText(Path.Combine(run, "config.json"))) "\"threshold\": 0.5" "config.json records the parameter"
+        }
+
         test "one writer per run directory: a second command exits 3 naming the holder; a killed holder's lock is taken over" {
             let dir = tempDir ()
             let run = Path.Combine(dir, "run")

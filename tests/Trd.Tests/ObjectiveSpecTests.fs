@@ -98,4 +98,39 @@ let tests =
         testCase "a misspelt key inside the objective is an error naming it" <| fun () ->
             try PipelineConfig.Parse(config "trd" """{"clip_constant": 0.3}""", "c.json") |> ignore; failtest "accepted"
             with :? ConfigException as e -> Expect.stringContains e.Message "clip_constant" "names the key"
+
+        testCase "a shaped method by name: its defaults, its parameters, the fields on top of it" <| fun () ->
+            let noRecipe (objective: string) =
+                $$$"""{"objective": {{{objective}}}, "problems": "p.jsonl", "student": {"path": "s"}, "teacher": {"path": "t"}}"""
+            let read objective = (PipelineConfig.Parse(noRecipe objective, "c.json")).Validated("c.json").Recipe
+            for m in ShapedMethods.all do
+                Expect.equal (read $$$"""{"method": "{{{m.ConfigName}}}"}""") (ShapedMethods.defaultOf m) $"{m.ConfigName} with its defaults"
+            let parameters = System.Collections.Generic.Dictionary<string, float>(dict [ "window", 8.0; "threshold", 1.0 ])
+            Expect.equal (read """{"method": "topd", "window": 8, "threshold": 1.0}""") (ShapedMethods.topd.Create parameters) "TOPD, w = 8, θ = 1"
+            Expect.equal (read """{"method": "topd", "trajectory": "y_r", "teacher_prompt": "refine"}""")
+                ((ShapedMethods.defaultOf ShapedMethods.topd).WithTrajectory(Refined).WithTeacherPrompt(Refine)) "TOPD along y_r"
+            Expect.equal (read """{"method": "opd-plus", "corrected": false}""").Gradient
+                (PolicyGradient { Reward = FDivergence false; RewardClip = 0.0; Gamma = 0.0; RatioClip = 0.0 }) "OPD+'s biased surrogate"
+            let refusedWithout (objective: string) (fragment: string) =
+                try read objective |> ignore; failtest $"{objective} was accepted"
+                with :? ConfigException as e -> Expect.stringContains e.Message fragment $"{objective}: the error names {fragment}"
+            refusedWithout """{"method": "nope"}""" "objective.method: unknown value 'nope'"
+            refusedWithout """{"method": "sg-opd", "window": 3}""" "objective.window: 'window' is not a parameter of sg-opd (its parameters: lambda)"
+            refusedWithout """{"method": "sg-opd", "lambda": 2}""" "λ must lie in [0, 1]"
+            refusedWithout """{"method": "esr", "first_tokens": 2.5}""" "objective.first_tokens"
+            refusedWithout """{"window": 3}""" "objective.window: applies only with objective.method"
+            refused "trd" """{"method": "topd"}""" "leave out"
+
+        testCase "shaped methods round-trip through From and through config.json; the paper's canonical text is unchanged" <| fun () ->
+            for m in ShapedMethods.all do
+                for r in [ ShapedMethods.defaultOf m; (ShapedMethods.defaultOf m).WithTrajectory(Refined).WithTeacherPrompt(Refine).WithTemperature(0.8) ] do
+                    Expect.equal ((ObjectiveSpec.From r).Apply Recipes.trd) r $"From({r.Name}) over TRD"
+                    let written = PipelineConfig(Recipe = r, Problems = "p.jsonl", Student = ModelSpec(Path = "s"), Teacher = ModelSpec(Path = "t")).ToJson()
+                    Expect.stringContains written $"\"method\": \"{m.ConfigName}\"" $"{m.ConfigName} is written by name"
+                    Expect.equal (PipelineConfig.Parse(written).Recipe) r $"{m.ConfigName}: JSON round trip"
+            Expect.equal ((ObjectiveSpec.From Recipes.trd).Canonical()) "forward;-;full;-;exact;none;-;1;y_r;refine" "TRD's canonical text (its ablation directory hash)"
+            Expect.stringContains ((ObjectiveSpec.From(ShapedMethods.defaultOf ShapedMethods.esr)).Canonical()) ";method=esr;first_tokens=16" "a method's"
+            let custom = Recipes.reverseKl.WithWeighting(Gated(FirstTokens 3)).WithFilter(DropLowestTeacherLogProb 0.5)
+            try ObjectiveSpec.From custom |> ignore; failtest "an uncatalogued shaping was written"
+            with :? ConfigException as e -> Expect.stringContains e.Message "not one of the named methods" "says why"
     ]

@@ -25,12 +25,12 @@ let private problemsFile (dir: string) (count: int) =
     path
 
 /// A tiny OPD or OPSD config over the real Qwen3 tokenizer (random weights: outputs are noise, shapes are real).
-let private tinyConfigWith (withEval: bool) (dir: string) (setting: Setting) (method: ComparisonRow) =
+let private tinyConfigOf (withEval: bool) (dir: string) (setting: Setting) (recipe: Recipe) (corpus: string) =
     let tokenizer = TestData.qwen3ModelDirectory.Force()
     let random seed hidden = TinyModelSpec(HiddenSize = hidden, Layers = 1, Heads = 2, KvHeads = 1, HeadDim = 8, IntermediateSize = 32, Seed = seed, Std = 0.5)
     let problems = problemsFile dir 4
     PipelineConfig(
-        Seed = 7L, Setting = setting, Recipe = Methods.recipeOf method setting,
+        Seed = 7L, Setting = setting, Recipe = recipe, Corpus = corpus,
         Student = ModelSpec(Random = random 1L 16, Tokenizer = tokenizer),
         Teacher = ModelSpec(Random = random 2L 24, Tokenizer = tokenizer),
         Problems = problems,
@@ -39,6 +39,9 @@ let private tinyConfigWith (withEval: bool) (dir: string) (setting: Setting) (me
         Train = TrainConfig(Lora = LoraSpec(Rank = 2, Alpha = 4.0, Dropout = 0.0), LearningRate = 1e-3, MicroBatch = 1, GradAccum = 2,
                             Epochs = 1, MaxLength = 512, ChunkSize = 16),
         Eval = (if withEval then EvalConfig(Problems = [| problems |], K = 2, Sampling = SamplingConfig(MaxNewTokens = 4, PromptBudget = 128, BatchSize = 4)) else EvalConfig()))
+
+let private tinyConfigWith (withEval: bool) (dir: string) (setting: Setting) (method: ComparisonRow) =
+    tinyConfigOf withEval dir setting (Methods.recipeOf method setting) null
 
 let private tinyConfig = tinyConfigWith true
 
@@ -140,6 +143,38 @@ let tests =
                 let written = again.Rollout()
                 Expect.equal written 2 "the torn and the missing record are sampled again"
                 Expect.equal (File.ReadAllText rollouts) original "the same corpus as the uninterrupted run"
+            }
+
+            test "every shaped method trains through the pipeline on one shared tiny corpus, and logs its plan per step" {
+                let dir = tempDir ()
+                let first = tinyConfigWith false dir Opd Methods.reverseKl
+                use source = new TrdPipeline(first, Path.Combine(dir, "corpus-run"))
+                source.Rollout() |> ignore
+                let corpus = source.CorpusDirectory
+                let runs =
+                    [ for m in ShapedMethods.all -> m.ConfigName, Opd, ShapedMethods.defaultOf m ]
+                    @ [ "gndpo (OPSD)", Opsd, ShapedMethods.defaultOf ShapedMethods.gndpo ]
+                for name, setting, recipe in runs do
+                    // OPSD samples its own corpus (the rollout stage writes it); OPD methods share the first run's.
+                    let config = tinyConfigOf false dir setting recipe (if setting = Opd then corpus else null)
+                    use pipeline = new TrdPipeline(config, Path.Combine(dir, "run-" + name.Replace(' ', '-')))
+                    if setting = Opsd then pipeline.Rollout() |> ignore
+                    let outcome = pipeline.Train(false)
+                    Expect.equal outcome.Steps 2L $"{name}: steps"
+                    let log = Trd.Runtime.Logging.MetricsLog.Read(Path.Combine(pipeline.TrainDirectory, "metrics.jsonl")).Records |> Seq.filter (fun r -> r.Step.HasValue) |> Seq.toArray
+                    Expect.equal log.Length 2 $"{name}: two steps logged"
+                    for r in log do
+                        for key in [ "loss"; "grad_norm"; "weight_mean"; "weight_std"; "masked_fraction"; "trajectories_filtered" ] do
+                            Expect.isTrue (r.Values.ContainsKey key) $"{name}: {key} logged"
+                        Expect.isTrue (r.Values["loss"].HasValue && Double.IsFinite r.Values["loss"].Value) $"{name}: a finite loss"
+                        Expect.isTrue (r.Values["weight_mean"].HasValue) $"{name}: the weight mean"
+                    // A gate that masks every position trains nothing and says so: on two random models over Qwen3's
+                    // 151,936 entries TA-OPD's teachability is ≈ k/V and TrOPD's trust π_T(y)/π_θ(y) ≈ 1e-5, far below τ.
+                    let allMasked = log |> Array.forall (fun r -> r.Values["masked_fraction"].Value = 1.0)
+                    if allMasked then Expect.isTrue (log |> Array.forall (fun r -> r.Values["grad_norm"].Value = 0.0)) $"{name}: all masked, no gradient"
+                    else Expect.isTrue (log |> Array.exists (fun r -> r.Values["grad_norm"].Value > 0.0)) $"{name}: a gradient reached the adapters"
+                    if name <> "ta-opd" && name <> "tropd-mask" then Expect.isFalse allMasked $"{name}: not everything masked"
+                    Expect.equal (PipelineConfig.Parse(File.ReadAllText(Path.Combine(pipeline.Directory, "config.json"))).Recipe) recipe $"{name}: config.json names the method"
             }
 
             test "OPSD baselines train along y_o with the student's backbone (adapters off) as teacher" {

@@ -35,6 +35,54 @@ public sealed record ObjectiveSpec
     public string? TeacherPrompt { get; init; }
 
     /// <summary>
+    /// A shaped method by name (Trd.Core.ShapedMethods: "topd", "topd-suppress", "sg-opd", "ta-opd", "tropd-mask",
+    /// "tropd-clip", "tropd-switch", "fire-opd", "gndpo", "kat", "esr", "opd-plus", "tinker"): it replaces the named
+    /// recipe, takes the parameter keys below that it has, and the fields above still apply on top of it.
+    /// </summary>
+    public string? Method { get; init; }
+    /// <summary>w: TOPD's and KAT's window.</summary>
+    public double? Window { get; init; }
+    /// <summary>θ or τ: the method's threshold (divergence in nats, trust or teachability).</summary>
+    public double? Threshold { get; init; }
+    /// <summary>TOPD's spreading decay.</summary>
+    public double? Decay { get; init; }
+    /// <summary>SG-OPD's gate strength λ.</summary>
+    public double? Lambda { get; init; }
+    /// <summary>TA-OPD's k (the student's candidates).</summary>
+    public double? TeachabilityK { get; init; }
+    /// <summary>TrOPD (switch)'s K of the outliers' top-K forward KL.</summary>
+    public double? SwitchTopK { get; init; }
+    /// <summary>FiRe-OPD's filtered fraction q.</summary>
+    public double? FilterFraction { get; init; }
+    /// <summary>FiRe-OPD's teacher-confidence exponent α.</summary>
+    public double? Alpha { get; init; }
+    /// <summary>FiRe-OPD's student-entropy exponent β.</summary>
+    public double? Beta { get; init; }
+    /// <summary>ESR's N.</summary>
+    public double? FirstTokens { get; init; }
+    /// <summary>The policy-gradient reward clamp (0: none).</summary>
+    public double? RewardClip { get; init; }
+    /// <summary>The policy-gradient discount γ.</summary>
+    public double? Gamma { get; init; }
+    /// <summary>PPO's ε on the importance ratio (0: none).</summary>
+    public double? RatioClip { get; init; }
+    /// <summary>OPD+: the corrected form (true) or the biased stop-gradient surrogate (false).</summary>
+    public bool? Corrected { get; init; }
+
+    /// <summary>The method parameters given, by config key.</summary>
+    Dictionary<string, double> MethodParameters()
+    {
+        var given = new Dictionary<string, double>();
+        void Add(string key, double? value) { if (value is { } v) given[key] = v; }
+        Add("window", Window); Add("threshold", Threshold); Add("decay", Decay); Add("lambda", Lambda);
+        Add("teachability_k", TeachabilityK); Add("switch_top_k", SwitchTopK); Add("filter_fraction", FilterFraction);
+        Add("alpha", Alpha); Add("beta", Beta); Add("first_tokens", FirstTokens); Add("reward_clip", RewardClip);
+        Add("gamma", Gamma); Add("ratio_clip", RatioClip);
+        if (Corrected is { } c) given["corrected"] = c ? 1.0 : 0.0;
+        return given;
+    }
+
+    /// <summary>
     /// <paramref name="named"/> with every given field replaced. Throws a <see cref="ConfigException"/> naming each
     /// field whose value is unknown or that does not apply (jsd_beta without direction "jsd", top_k without a top-K
     /// support, clip_c without a clip).
@@ -42,6 +90,24 @@ public sealed record ObjectiveSpec
     public Recipe Apply(Recipe named)
     {
         var problems = new List<string>();
+        var parameters = MethodParameters();
+        if (Method is not null)
+        {
+            if (ShapedMethods.tryFind(Method) is { } method)
+            {
+                try { named = method.Value.Create(parameters); }
+                catch (ArgumentException e)
+                {
+                    var message = e.Message.IndexOf(" (Parameter", StringComparison.Ordinal) is var i and >= 0 ? e.Message[..i] : e.Message;
+                    var key = e.ParamName is { } p && (parameters.ContainsKey(p) || method.Value.Parameters.Any(q => q.Key == p)) ? $"objective.{p}" : "objective";
+                    problems.Add($"{key}: {message}");
+                }
+            }
+            else problems.Add($"objective.method: unknown value '{Method}' (expected one of {string.Join(", ", ShapedMethods.All.Select(m => m.ConfigName))})");
+        }
+        else
+            foreach (var key in parameters.Keys)
+                problems.Add($"objective.{key}: applies only with objective.method (a shaped method that has it)");
         var r = named;
         if (Name is not null) r = r.WithName(Name);
 
@@ -142,8 +208,28 @@ public sealed record ObjectiveSpec
         return r;
     }
 
-    /// <summary>Every field of <paramref name="recipe"/> written out: <c>From(r).Apply(anything) == r</c>.</summary>
-    public static ObjectiveSpec From(Recipe recipe) => new()
+    /// <summary>
+    /// Every field of <paramref name="recipe"/> written out: <c>From(r).Apply(anything) == r</c>. A shaped recipe is
+    /// written as its method and parameters; one whose shaping is not a catalogued method cannot be written.
+    /// </summary>
+    public static ObjectiveSpec From(Recipe recipe)
+    {
+        var spec = Fields(recipe);
+        if (!recipe.IsShaped) return spec;
+        if (ShapedMethods.tryRecognise(recipe) is not { } found)
+            throw new ConfigException($"recipe '{recipe.Name}' combines shaping primitives that are not one of the named methods ({recipe}); a config can only name a method (objective.method)");
+        var (method, ps) = found.Value;
+        double? P(string key) => ps.TryGetValue(key, out var v) ? v : null;
+        return spec with
+        {
+            Method = method.ConfigName, Window = P("window"), Threshold = P("threshold"), Decay = P("decay"), Lambda = P("lambda"),
+            TeachabilityK = P("teachability_k"), SwitchTopK = P("switch_top_k"), FilterFraction = P("filter_fraction"), Alpha = P("alpha"),
+            Beta = P("beta"), FirstTokens = P("first_tokens"), RewardClip = P("reward_clip"), Gamma = P("gamma"), RatioClip = P("ratio_clip"),
+            Corrected = P("corrected") is { } c ? c == 1.0 : null,
+        };
+    }
+
+    static ObjectiveSpec Fields(Recipe recipe) => new()
     {
         Name = recipe.Name,
         Direction = recipe.Direction switch
@@ -174,9 +260,16 @@ public sealed record ObjectiveSpec
     };
 
     /// <summary>A short stable text of the objective (fields in order, invariant numbers): for naming run directories.</summary>
-    public string Canonical() => string.Join(";", new[]
+    public string Canonical()
     {
-        Direction, JsdBeta?.ToString("R", CultureInfo.InvariantCulture), Support, TopK?.ToString(CultureInfo.InvariantCulture), Estimator,
-        Clip, ClipC?.ToString("R", CultureInfo.InvariantCulture), Temperature?.ToString("R", CultureInfo.InvariantCulture), Trajectory, TeacherPrompt,
-    }.Select(v => v ?? "-"));
+        var fields = string.Join(";", new[]
+        {
+            Direction, JsdBeta?.ToString("R", CultureInfo.InvariantCulture), Support, TopK?.ToString(CultureInfo.InvariantCulture), Estimator,
+            Clip, ClipC?.ToString("R", CultureInfo.InvariantCulture), Temperature?.ToString("R", CultureInfo.InvariantCulture), Trajectory, TeacherPrompt,
+        }.Select(v => v ?? "-"));
+        if (Method is null) return fields;   // the paper's recipes keep the text (and so the run directories) they always had
+        var parameters = MethodParameters().OrderBy(p => p.Key, StringComparer.Ordinal)
+            .Select(p => $"{p.Key}={p.Value.ToString("R", CultureInfo.InvariantCulture)}");
+        return $"{fields};method={Method.ToLowerInvariant()};{string.Join(";", parameters)}";
+    }
 }

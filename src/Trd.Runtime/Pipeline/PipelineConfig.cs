@@ -57,6 +57,8 @@ public sealed record PipelineConfig : IJsonOnDeserialized
             if (method is null) _parseProblems = [.. _parseProblems, $"recipe: unknown value '{_recipeName}' (expected one of {string.Join(", ", RecipeNames.All)})"];
             else named = Methods.RecipeOf(method, Setting);
         }
+        if (_recipeName is not null && _objective?.Method is not null)
+            _parseProblems = [.. _parseProblems, $"objective.method: '{_objective.Method}' replaces the recipe; leave out \"recipe\": \"{_recipeName}\" (on the command line: --set recipe=null)"];
         try { _recipe = _objective is null ? named : _objective.Apply(named); }
         catch (ConfigException e) { (_recipe, _parseProblems) = (named, [.. _parseProblems, e.Message]); }
         (_recipeName, _objective) = (null, null);

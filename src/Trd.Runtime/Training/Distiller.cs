@@ -80,24 +80,34 @@ public sealed class Distiller
     {
         if (examples.Count == 0) throw new ArgumentException("a step needs at least one example", nameof(examples));
         var clock = Stopwatch.StartNew();
-        var globalTokens = examples.Sum(e => (double)e.Trajectory.Length);
+        // A shaped recipe first measures every position of the step (no gradient), then Trd.Core plans the step: which
+        // trajectories count, each position's weight, advantage and switch, and the token count (after the filter).
+        var plan = _recipe.IsShaped ? Plan(examples, microBatch) : null;
+        var globalTokens = plan?.Tokens ?? examples.Sum(e => (double)e.Trajectory.Length);
         double loss = 0, pre = 0, post = 0, clipped = 0, tokens = 0, epistemic = 0, lpS = 0, lpT = 0, outsideTopK = 0;
         double correctSum = 0, correctTokens = 0, incorrectSum = 0, incorrectTokens = 0;
         var options = _options with { Normaliser = globalTokens };
         optimiser.ZeroGrad();
         var micro = 0;
+        var first = 0;
         foreach (var batch in examples.Chunk(microBatch))
         {
+            var indices = Enumerable.Range(first, batch.Length).ToArray();
+            first += batch.Length;
+            var seed = seedOf(micro++);
+            if (plan is not null && indices.All(i => !plan.Kept[i])) continue;                                      // all filtered
             using var scope = NewDisposeScope();
-            using var generator = new Generator((ulong)seedOf(micro++), _student.OutputWeight.device);
+            using var generator = new Generator((ulong)seed, _student.OutputWeight.device);
             foreach (var (_, layer) in _student.LinearLayers()) layer.DropoutGenerator = generator;
             using var teacherScores = _scores is null ? ScoreTeacher(batch) : null;
             _student.train();
             using var studentScores = TeacherForcing.Score(_student, batch.Select(e => new ScoringPair(e.StudentContext, e.Trajectory)).ToArray());
-            var mask = ones(studentScores.Hidden.shape[0], device: studentScores.Hidden.device);                   // [N]
+            var device = studentScores.Hidden.device;
+            var mask = plan is null ? ones(studentScores.Hidden.shape[0], device: device) : PositionShaping.KeptMask(plan, indices, device); // [N]
+            using var shaping = plan is null ? null : PositionShaping.FromPlan(_recipe, plan, indices, device);
             using var result = teacherScores is not null
                 ? ObjectiveExecutor.Fused(_recipe, studentScores.Hidden, studentScores.OutputWeight,
-                    teacherScores.Hidden.detach(), teacherScores.OutputWeight.detach(), mask, studentScores.Targets, options)
+                    teacherScores.Hidden.detach(), teacherScores.OutputWeight.detach(), mask, studentScores.Targets, options with { Shaping = shaping })
                 : AgainstStoredScores(batch, studentScores, mask, options);
             result.Loss.backward();
             using (var wide = result.Loss.detach().to(ScalarType.Float64)) loss += wide.item<double>();
@@ -105,17 +115,23 @@ public sealed class Distiller
             pre += result.KlPreClip * result.Tokens;
             post += result.KlPostClip * result.Tokens;
             clipped += result.ClipFraction * result.Tokens;
-            lpS += result.StudentTokenLogProbs!.to(ScalarType.Float64).sum().item<double>();
-            lpT += result.TeacherTokenLogProbs!.to(ScalarType.Float64).sum().item<double>();
-            if (result.EpistemicMass is { } mass) epistemic += mass.to(ScalarType.Float64).sum().item<double>();
-            if (result.TeacherMassOutsideTopK is { } outside) outsideTopK += outside.to(ScalarType.Float64).sum().item<double>();
+            // Sums over the positions that count: every position, or those of the kept trajectories under a filter.
+            double Counted(Tensor perPosition) => plan is null
+                ? perPosition.to(ScalarType.Float64).sum().item<double>()
+                : (perPosition.to(ScalarType.Float64) * mask.to(ScalarType.Float64)).sum().item<double>();
+            lpS += Counted(result.StudentTokenLogProbs!);
+            lpT += Counted(result.TeacherTokenLogProbs!);
+            if (result.EpistemicMass is { } mass) epistemic += Counted(mass);
+            if (result.TeacherMassOutsideTopK is { } outside) outsideTopK += Counted(outside);
             var perPosition = result.PerPosition.to(ScalarType.Float64).cpu().data<double>().ToArray();        // [N]
             var offset = 0;
-            foreach (var example in batch)
+            for (var b = 0; b < batch.Length; b++)
             {
+                var example = batch[b];
                 var length = example.Trajectory.Length;
                 var d = perPosition.Skip(offset).Take(length).Sum();
                 offset += length;
+                if (plan is not null && !plan.Kept[indices[b]]) continue;
                 if (example.RolloutCorrect) { correctSum += d; correctTokens += length; }
                 else { incorrectSum += d; incorrectTokens += length; }
             }
@@ -135,7 +151,36 @@ public sealed class Distiller
             TeacherMassOutsideTopK = outsideTopK / tokens, TopKMassK = _options.TeacherTopKMassK ?? 0,
             GradNorm = norm, LearningRate = lr, Tokens = tokens, Sequences = examples.Count, Cut = cut,
             TokensPerSecond = tokens / Math.Max(seconds, 1e-9),
+            Shaping = plan is null ? null : new ShapingMetrics
+            {
+                WeightMean = plan.WeightMean, WeightStd = plan.WeightStd, MaskedFraction = plan.MaskedFraction,
+                SwitchedFraction = _recipe.Switch.IsOutliers ? plan.SwitchedFraction : double.NaN, TrajectoriesFiltered = plan.Filtered,
+            },
         };
+    }
+
+    /// <summary>
+    /// The first pass of a shaped recipe: the teacher and the student (eval mode, no dropout, no gradient) score every
+    /// micro-batch, ShapedStatistics measures each position, and Trd.Core.StepPlan plans the whole step from them.
+    /// </summary>
+    StepPlan Plan(IReadOnlyList<TrainExample> examples, int microBatch)
+    {
+        var trajectories = new List<TrajectoryStatistics>();
+        foreach (var batch in examples.Chunk(microBatch))
+        {
+            using var scope = NewDisposeScope();
+            using var teacherScores = ScoreTeacher(batch);
+            PositionStatistics[] positions;
+            using (no_grad())
+            {
+                _student.eval();
+                using var studentScores = TeacherForcing.Score(_student, batch.Select(e => new ScoringPair(e.StudentContext, e.Trajectory)).ToArray());
+                positions = ShapedStatistics.Fused(_recipe, studentScores.Hidden, studentScores.OutputWeight, teacherScores.Hidden,
+                    teacherScores.OutputWeight, studentScores.Targets, _options.ChunkSize);
+            }
+            trajectories.AddRange(ShapedStatistics.Split(positions, batch.Select(e => e.Trajectory.Length).ToArray(), batch.Select(e => e.RolloutCorrect).ToArray()));
+        }
+        return StepPlanModule.Plan(_recipe, trajectories.ToArray());
     }
 
     /// <summary>The teacher model's scores of the micro-batch under its context, without gradients.</summary>

@@ -48,12 +48,44 @@ public sealed record StepMetrics
     /// <summary>Response tokens per second of wall time.</summary>
     public double TokensPerSecond { get; init; }
 
+    /// <summary>A shaped recipe's step plan (weights, gates, switch, filter); null for the paper's recipes.</summary>
+    public ShapingMetrics? Shaping { get; init; }
+
     /// <summary>The metrics as name → value (the JSONL log's and TensorBoard's tags).</summary>
-    public IReadOnlyDictionary<string, double> ToDictionary() => new Dictionary<string, double>
+    public IReadOnlyDictionary<string, double> ToDictionary()
+    {
+        var values = Values();
+        if (Shaping is { } s)
+        {
+            values["weight_mean"] = s.WeightMean;
+            values["weight_std"] = s.WeightStd;
+            values["masked_fraction"] = s.MaskedFraction;
+            values["switched_fraction"] = s.SwitchedFraction;
+            values["trajectories_filtered"] = s.TrajectoriesFiltered;
+        }
+        return values;
+    }
+
+    Dictionary<string, double> Values() => new()
     {
         ["loss"] = Loss, ["kl_pre_clip"] = KlPreClip, ["kl_post_clip"] = KlPostClip, ["clip_fraction"] = ClipFraction,
         ["kl_correct"] = KlCorrect, ["kl_incorrect"] = KlIncorrect, ["ppl_student"] = PplStudent, ["ppl_teacher"] = PplTeacher,
         ["ppl_gap"] = PplGap, ["epistemic_mass"] = EpistemicMass, ["teacher_mass_outside_topk"] = TeacherMassOutsideTopK, ["topk_mass_k"] = TopKMassK, ["grad_norm"] = GradNorm, ["learning_rate"] = LearningRate,
         ["tokens"] = Tokens, ["sequences"] = Sequences, ["cut"] = Cut, ["tokens_per_second"] = TokensPerSecond,
     };
+}
+
+/// <summary>What a shaped recipe's plan did in one step (Trd.Core.StepPlan), over the kept trajectories' positions.</summary>
+public sealed record ShapingMetrics
+{
+    /// <summary>Mean of w_t.</summary>
+    public double WeightMean { get; init; }
+    /// <summary>Population standard deviation of w_t.</summary>
+    public double WeightStd { get; init; }
+    /// <summary>Fraction of positions with w_t = 0 (masked by a gate).</summary>
+    public double MaskedFraction { get; init; }
+    /// <summary>Fraction of positions that took the switch's other divergence (NaN without a switch).</summary>
+    public double SwitchedFraction { get; init; }
+    /// <summary>Trajectories the filter dropped.</summary>
+    public int TrajectoriesFiltered { get; init; }
 }
