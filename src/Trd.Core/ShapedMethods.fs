@@ -25,11 +25,17 @@ type ShapedMethod =
       /// gives none (false; the method's doc comment says which).
       PaperDefaults: bool
       Parameters: MethodParameter[]
-      Build: IReadOnlyDictionary<string, float> -> Recipe }
+      Build: Func<IReadOnlyDictionary<string, float>, Recipe> }
 
     /// The method's recipe with the given parameters (the rest at their defaults); ArgumentException names a
     /// parameter the method does not have or a value out of range (C#: <c>ShapedMethods.Topd.Create(parameters)</c>).
-    member m.Create(parameters: IReadOnlyDictionary<string, float>) = m.Build parameters
+    member m.Create(parameters: IReadOnlyDictionary<string, float>) = m.Build.Invoke parameters
+
+/// A recipe recognised as a catalogued method with its parameters (ShapedMethods.tryRecognise).
+[<NoEquality; NoComparison>]
+type RecognisedMethod =
+    { Method: ShapedMethod
+      Parameters: IReadOnlyDictionary<string, float> }
 
 /// The methods of issue 19 as values. Each one's base is standard OPD as these papers use it — the student's rollout
 /// y_o, the vanilla teacher prompt — with reverse KL over the full vocabulary (exact) unless the method changes the
@@ -65,13 +71,13 @@ module ShapedMethods =
         let parameters : MethodParameter[] = parameters
         { ConfigName = configName; Label = label; Source = source; Definition = definition; PaperDefaults = paperDefaults
           Parameters = parameters
-          Build = fun ps ->
+          Build = Func<_, _>(fun ps ->
               for KeyValue (k, _) in ps do
                   if not (parameters |> Array.exists (fun q -> q.Key = k)) then
                       let known = if parameters.Length = 0 then "none" else String.Join(", ", parameters |> Array.map (fun q -> q.Key))
                       invalidArg k $"'{k}' is not a parameter of {configName} (its parameters: {known})"
               let value key = get ps key (parameters |> Array.find (fun q -> q.Key = key)).Default
-              (build value).Validate() }
+              (build value).Validate()) }
 
     /// TOPD (arXiv 2606.00305): a high-divergence position counts only where D stays high over the next w positions,
     /// and each real divergence spreads its supervision over the next w positions with weights decay^(s−t).
@@ -84,7 +90,7 @@ module ShapedMethods =
                p "decay" 0.5 "weight decay^(s−t) spread to the s − t ≤ w positions after a real divergence" |]
             (fun v ->
                 let w, th = whole "window" (v "window"), v "threshold"
-                (opd "TOPD").WithWeighting(Product [ Gated(NotIsolatedSpike(w, th)); SpreadDivergence(w, th, v "decay") ]))
+                (opd "TOPD").WithWeighting(Product [| Gated(NotIsolatedSpike(w, th)); SpreadDivergence(w, th, v "decay") |]))
 
     /// TOPD's suppression alone (the paper's ablation): isolated spikes masked, no spreading.
     [<CompiledName("TopdSuppress")>]
@@ -197,14 +203,15 @@ module ShapedMethods =
     [<CompiledName("All")>]
     let all = [| topd; topdSuppress; sgOpd; taOpd; tropdMask; tropdClip; tropdSwitch; fireOpd; gndpo; kat; esr; opdPlus; tinker |]
 
-    /// The method a config word names (case ignored), or None.
-    let tryFind (name: string) =
+    /// The method a config word names (case ignored), or null.
+    [<CompiledName("TryFind")>]
+    let tryFind (name: string) : ShapedMethod =
         let key = if obj.ReferenceEquals(name, null) then "" else name.Trim().ToLowerInvariant()
-        all |> Array.tryFind (fun m -> m.ConfigName = key)
+        all |> Array.tryFind (fun m -> m.ConfigName = key) |> Option.defaultValue Unchecked.defaultof<ShapedMethod>
 
     /// The method with its defaults.
     [<CompiledName("Default")>]
-    let defaultOf (m: ShapedMethod) = m.Build(Dictionary<string, float>())
+    let defaultOf (m: ShapedMethod) = m.Create(Dictionary<string, float>())
 
     /// Every numeric parameter the recipe's shaping holds, by config key (the inverse of Build's parameters).
     let private parametersOf (r: Recipe) : (string * float) list =
@@ -217,7 +224,7 @@ module ShapedMethods =
             | SpreadDivergence (w, t, d) -> [ "window", float w; "threshold", t; "decay", d ]
             | SignAgreement l -> [ "lambda", l ]
             | ConfidenceEntropy (a, b) -> [ "alpha", a; "beta", b ]
-            | Product ws -> ws |> List.collect weighting
+            | Product ws -> ws |> List.ofArray |> List.collect weighting
             | Uniform | Trust -> []
         [ yield! weighting r.Weighting
           match r.Switch with
@@ -238,10 +245,11 @@ module ShapedMethods =
     let private sameShaping (a: Recipe) (b: Recipe) =
         a.Weighting = b.Weighting && a.Switch = b.Switch && a.Filter = b.Filter && a.StepNormalisation = b.StepNormalisation && a.Gradient = b.Gradient
 
-    /// The method and parameters whose Build gives the recipe's shaping (its other fields may differ), or None —
+    /// The method and parameters whose Build gives the recipe's shaping (its other fields may differ), or null —
     /// the recipe's shaping is then a composition of its own, not a catalogued method.
-    let tryRecognise (r: Recipe) : (ShapedMethod * IReadOnlyDictionary<string, float>) option =
-        if not r.IsShaped then None
+    [<CompiledName("TryRecognise")>]
+    let tryRecognise (r: Recipe) : RecognisedMethod =
+        if not r.IsShaped then Unchecked.defaultof<RecognisedMethod>
         else
             let found = parametersOf r
             all |> Array.tryPick (fun m ->
@@ -249,6 +257,7 @@ module ShapedMethods =
                 for key, value in found do
                     if m.Parameters |> Array.exists (fun q -> q.Key = key) then ps[key] <- value
                 try
-                    let built = m.Build ps
-                    if sameShaping built r then Some(m, ps :> IReadOnlyDictionary<string, float>) else None
+                    let built = m.Create ps
+                    if sameShaping built r then Some { Method = m; Parameters = ps } else None
                 with :? ArgumentException -> None)
+            |> Option.defaultValue Unchecked.defaultof<RecognisedMethod>

@@ -48,7 +48,7 @@ type Weighting =
     /// teacher confidence and student entropy (FiRe-OPD, arXiv 2606.02684).
     | ConfidenceEntropy of Alpha: float * Beta: float
     /// The product of the factors' weights.
-    | Product of Weighting list
+    | Product of Weighting[]
 
     override this.ToString() =
         match this with
@@ -58,7 +58,7 @@ type Weighting =
         | SpreadDivergence (w, t, d) -> $"spread(w={w}, θ={t}, decay={d})"
         | SignAgreement l -> $"sign-agreement(λ={l})"
         | ConfidenceEntropy (a, b) -> $"confidence^{a}·entropy^{b}"
-        | Product ws -> String.Join(" × ", ws |> List.map string)
+        | Product ws -> String.Join(" × ", ws |> Array.map string)
 
 /// A per-position choice between two objectives: where the gate passes the recipe's own term, where it fails an exact
 /// divergence of another direction over another support (TrOPD's switch variant: outliers take top-K forward KL).
@@ -141,25 +141,27 @@ module Shaping =
     let rec private gates (w: Weighting) : Gate list =
         match w with
         | Gated g -> [ g ]
-        | Product ws -> ws |> List.collect gates
+        | Product ws -> ws |> List.ofArray |> List.collect gates
         | _ -> []
 
     let rec private leaves (w: Weighting) : Weighting list =
         match w with
-        | Product ws -> ws |> List.collect leaves
+        | Product ws -> ws |> List.ofArray |> List.collect leaves
         | w -> [ w ]
+
+    let private gateList (weighting: Weighting) (switch: Switch) =
+        gates weighting @ (match switch with Outliers (g, _, _) -> [ g ] | NoSwitch -> [])
 
     /// The gates a weighting and a switch read.
     [<CompiledName("Gates")>]
-    let allGates (weighting: Weighting) (switch: Switch) =
-        gates weighting @ (match switch with Outliers (g, _, _) -> [ g ] | NoSwitch -> [])
+    let allGates (weighting: Weighting) (switch: Switch) : Gate[] = gateList weighting switch |> Array.ofList
 
-    /// The K of the teachability statistic a weighting and a switch need (at most one K per recipe), if any.
+    /// The k of the teachability statistic a weighting and a switch need (at most one k per recipe); 0 when none does.
     [<CompiledName("TeachabilityK")>]
-    let teachabilityK (weighting: Weighting) (switch: Switch) : int option =
-        allGates weighting switch |> List.tryPick (function TeachabilityAtLeast (k, _) -> Some k | _ -> None)
+    let teachabilityK (weighting: Weighting) (switch: Switch) : int =
+        gateList weighting switch |> List.tryPick (function TeachabilityAtLeast (k, _) -> Some k | _ -> None) |> Option.defaultValue 0
 
-    let private gateProblems (g: Gate) =
+    let private gateProblems (g: Gate) : string list =
         [ match g with
           | TrustAtLeast t when not (t >= 0.0 && t <= 1.0) -> yield $"the trust threshold τ must lie in [0, 1], got {t}"
           | TeachabilityAtLeast (k, _) when k < 1 -> yield $"teachability needs k ≥ 1, got k = {k}"
@@ -174,8 +176,9 @@ module Shaping =
     /// Every reason the shaping primitives cannot be evaluated (empty when valid).
     [<CompiledName("Problems")>]
     let problems (weighting: Weighting) (switch: Switch) (filter: TrajectoryFilter) (normalisation: StepNormalisation)
-                 (gradient: GradientEstimate) : string list =
-        [ for w in leaves weighting do
+                 (gradient: GradientEstimate) : string[] =
+        Array.ofList [
+          for w in leaves weighting do
               match w with
               | Gated g -> yield! gateProblems g
               | SpreadDivergence (w, t, d) ->
@@ -185,7 +188,7 @@ module Shaping =
               | SignAgreement l when not (l >= 0.0 && l <= 1.0) -> yield $"the sign gate's λ must lie in [0, 1], got {l}"
               | ConfidenceEntropy (a, b) when not (finite a && finite b && a >= 0.0 && b >= 0.0) ->
                   yield $"the confidence and entropy exponents must be finite numbers ≥ 0, got α = {a}, β = {b}"
-              | Product [] -> yield "a product of weightings needs at least one factor"
+              | Product [||] -> yield "a product of weightings needs at least one factor"
               | _ -> ()
           match switch with
           | Outliers (g, d, s) ->
@@ -197,7 +200,7 @@ module Shaping =
               | TeacherTopK k | TeacherTopKWithTail k when k < 1 -> yield $"the switch's top-K needs K ≥ 1, got K = {k}"
               | _ -> ()
           | NoSwitch -> ()
-          match (allGates weighting switch |> List.choose (function TeachabilityAtLeast (k, _) -> Some k | _ -> None) |> List.distinct) with
+          match (gateList weighting switch |> List.choose (function TeachabilityAtLeast (k, _) -> Some k | _ -> None) |> List.distinct) with
           | _ :: _ :: _ as ks -> yield $"""teachability gates must share one k, got k = {String.Join(", ", ks)}"""
           | _ -> ()
           match filter with

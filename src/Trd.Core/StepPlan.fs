@@ -50,9 +50,9 @@ type StepPlan =
 module PositionStatistics =
 
     /// The statistics of one position from raw logits (float64 reference). target is the trajectory token y_t;
-    /// teachabilityK the recipe's k (Shaping.teachabilityK), or None.
+    /// teachabilityK the recipe's k (Shaping.teachabilityK), 0 when it has none.
     [<CompiledName("Measure")>]
-    let measure (temperature: float) (teachabilityK: int option) (teacherLogits: float[]) (studentLogits: float[]) (target: int) =
+    let measure (temperature: float) (teachabilityK: int) (teacherLogits: float[]) (studentLogits: float[]) (target: int) =
         if teacherLogits.Length <> studentLogits.Length then
             invalidArg "studentLogits" $"vocabulary sizes differ: teacher V = {teacherLogits.Length}, student V = {studentLogits.Length}"
         Objective.checkTarget target studentLogits.Length
@@ -64,9 +64,8 @@ module PositionStatistics =
           ReverseKl = Divergence.reverseKl lt ls
           StudentEntropy = entropy
           Teachability =
-            match teachabilityK with
-            | Some k -> Support.topKIndices (min k ls.Length) ls |> Array.sumBy (fun i -> exp lt[i])
-            | None -> nan }
+            if teachabilityK > 0 then Support.topKIndices (min teachabilityK ls.Length) ls |> Array.sumBy (fun i -> exp lt[i])
+            else nan }
 
 /// The shaping primitives' float64 reference: gates, weights, the trajectory filter, step normalisation and the
 /// policy-gradient advantages of one step, from its positions' statistics.
@@ -128,7 +127,7 @@ module StepPlan =
             ps |> Array.map (fun p -> 1.0 + lambda * float (sign (p.TeacherLogProb - p.StudentLogProb)) * outcome)
         | ConfidenceEntropy (alpha, beta) ->
             ps |> Array.map (fun p -> exp (alpha * p.TeacherLogProb) * (if beta = 0.0 then 1.0 else Math.Pow(max p.StudentEntropy 0.0, beta)))
-        | Product ws -> ws |> List.map (fun f -> local f trajectory) |> List.reduce (Array.map2 (*))
+        | Product ws -> ws |> Array.map (fun f -> local f trajectory) |> Array.reduce (Array.map2 (*))
 
     /// Every trajectory's weights over the step: ConfidenceEntropy factors are divided by their mean over the kept
     /// positions, so they reweight without rescaling the loss.
@@ -140,7 +139,7 @@ module StepPlan =
                 let raw = step |> Array.map (local w)
                 let m = Array.zip raw kept |> Array.filter snd |> Array.collect fst |> mean
                 raw |> Array.map (Array.map (fun x -> if m > 0.0 then x / m else 0.0))
-            | Product ws -> ws |> List.map eval |> List.reduce (Array.map2 (Array.map2 (*)))
+            | Product ws -> ws |> Array.map eval |> Array.reduce (Array.map2 (Array.map2 (*)))
             | w -> step |> Array.map (local w)
         eval w |> Array.mapi (fun i ws -> if kept[i] then ws else Array.zeroCreate ws.Length)
 

@@ -68,7 +68,7 @@ let private executor (recipe: Recipe) (s: ShapedTrajectory[]) (compute: torch.Sc
 /// Each method with parameters that make its primitives act on this small random step (its defaults are the papers'
 /// or Trd's; here the thresholds sit where V = 11 gaussian logits put the statistics).
 let private cases : (string * Recipe) list =
-    let b (m: ShapedMethod) ps = m.ConfigName, m.Build(dict ps)
+    let b (m: ShapedMethod) ps = m.ConfigName, m.Create(dict ps)
     [ b ShapedMethods.topd [ "window", 2.0; "threshold", 4.5 ]
       b ShapedMethods.topdSuppress [ "window", 2.0; "threshold", 4.5 ]
       b ShapedMethods.sgOpd []
@@ -83,7 +83,7 @@ let private cases : (string * Recipe) list =
       b ShapedMethods.opdPlus [ "reward_clip", 20.0 ]
       "opd-plus (JSD 0.3)", (ShapedMethods.defaultOf ShapedMethods.opdPlus).WithDirection(Jsd 0.3)
       b ShapedMethods.tinker [ "gamma", 0.9 ]
-      "topd at T = 0.7 along y_r", (ShapedMethods.topd.Build(dict [ "window", 2.0; "threshold", 3.0 ])).WithTemperature(0.7).WithTrajectory(Refined) ]
+      "topd at T = 0.7 along y_r", (ShapedMethods.topd.Create(dict [ "window", 2.0; "threshold", 3.0 ])).WithTemperature(0.7).WithTrajectory(Refined) ]
 
 let private gating = set [ "topd"; "topd-suppress"; "ta-opd"; "tropd-mask"; "kat"; "esr" ]
 
@@ -117,7 +117,7 @@ let tests =
             let rng = Random 4
             let s = s |> Array.map (fun t ->
                 { t with Behaviour = Array.init t.Targets.Length (fun i -> (Numerics.logSoftmax t.Student[i])[t.Targets[i]] + 0.6 * (rng.NextDouble() - 0.5)) })
-            let recipe = ShapedMethods.tinker.Build(dict [ "ratio_clip", 0.1 ])
+            let recipe = ShapedMethods.tinker.Create(dict [ "ratio_clip", 0.1 ])
             let reference = ShapedObjective.evaluate recipe s
             let _, _, loss, grad = executor recipe s torch.float64 3
             Expect.floatClose { absolute = 1e-12; relative = 1e-9 } loss reference.Loss "loss"
@@ -145,7 +145,7 @@ let tests =
             let s = [| { Teacher = zt[0..2]; Student = zs[0..2]; Targets = ys[0..2]; Correct = true; Behaviour = [||] }
                        { Teacher = zt[3..5]; Student = zs[3..5]; Targets = ys[3..5]; Correct = false; Behaviour = [||] } |]
             use yt = torch.tensor(ys |> Array.map int64, dtype = torch.int64)
-            for recipe in [ ShapedMethods.gndpo.Build(dict []); ShapedMethods.topd.Build(dict [ "window", 1.0; "threshold", 2.0 ]) ] do
+            for recipe in [ ShapedMethods.gndpo.Create(dict []); ShapedMethods.topd.Create(dict [ "window", 1.0; "threshold", 2.0 ]) ] do
                 let reference = ShapedObjective.loss recipe s
                 let stats = ShapedStatistics.Fused(recipe, hs, ws, ht, wt, yt, 2)
                 let expected = ShapedObjective.statistics recipe s |> Array.collect (fun t -> t.Positions)

@@ -61,7 +61,7 @@ let tests =
             // Real divergences: t = 4, 5, 6 (6 is last: it passes, and spreads to nothing).
             let w = StepPlan.weights (SpreadDivergence(2, 1.0, 0.5)) [| traj true ps |] [| true |]
             close w[0] [| 1.0; 1.0; 1.0; 1.0; 1.0; 1.5; 1.75 |] "1 + Σ 0.5^(s−t)"
-            let topd = ShapedMethods.topd.Build(dict [ "window", 2.0; "threshold", 1.0; "decay", 0.5 ])
+            let topd = ShapedMethods.topd.Create(dict [ "window", 2.0; "threshold", 1.0; "decay", 0.5 ])
             let plan = StepPlan.plan topd [| traj true ps |]
             close plan.Weights[0] [| 1.0; 0.0; 1.0; 1.0; 1.0; 1.5; 1.75 |] "TOPD: the spike masked, the real divergence spread"
             Expect.floatClose Accuracy.high plan.MaskedFraction (1.0 / 7.0) "one position of seven masked"
@@ -78,7 +78,7 @@ let tests =
             let soft = StepPlan.weights Trust [| traj true trust |] [| true |]
             close soft[0] [| 0.4; 1.0 |] "soft trust"
             // Student probabilities (0.4, 0.3, 0.2, 0.1): its top-2 is {0, 1}; the teacher's mass there 0.1 + 0.2.
-            let s = PositionStatistics.measure 1.0 (Some 2) (Array.map log [| 0.1; 0.2; 0.3; 0.4 |]) (Array.map log [| 0.4; 0.3; 0.2; 0.1 |]) 2
+            let s = PositionStatistics.measure 1.0 2 (Array.map log [| 0.1; 0.2; 0.3; 0.4 |]) (Array.map log [| 0.4; 0.3; 0.2; 0.1 |]) 2
             Expect.floatClose Accuracy.high s.Teachability 0.3 "teachability@2"
             Expect.floatClose Accuracy.high s.StudentLogProb (log 0.2) "log π_θ(y)"
             Expect.floatClose Accuracy.high s.TeacherLogProb (log 0.3) "log π_T(y)"
@@ -97,7 +97,7 @@ let tests =
         testCase "the trajectory filter drops the lowest ⌊q·n⌋ before the token count" <| fun () ->
             let t (lt: float) n = traj true (Array.create n (pos -1.0 lt 0.0))
             let step = [| t -1.0 2; t -3.0 3; t -2.0 4; t -5.0 5; t -4.0 6 |]
-            let r = ShapedMethods.fireOpd.Build(dict [ "filter_fraction", 0.4; "beta", 0.0 ])
+            let r = ShapedMethods.fireOpd.Create(dict [ "filter_fraction", 0.4; "beta", 0.0 ])
             let plan = StepPlan.plan r step
             Expect.equal plan.Kept [| true; true; true; false; false |] "the two lowest mean log π_T dropped"
             Expect.equal plan.Tokens 9.0 "Σ |y| over the kept trajectories"
@@ -145,7 +145,7 @@ let tests =
 
         testCase "the policy-gradient reference: −A ρ ∇log π_θ(y), and zero where PPO's clip binds" <| fun () ->
             let step = randomStep 5 5 [ 4 ]
-            let recipe = ShapedMethods.tinker.Build(dict [ "ratio_clip", 0.2 ])
+            let recipe = ShapedMethods.tinker.Create(dict [ "ratio_clip", 0.2 ])
             let a = (ShapedObjective.evaluate recipe step).Plan.Advantages[0]
             // ρ outside 1 ± ε on the side where the clipped branch is the min at even positions; inside at odd ones.
             let rho i = if i % 2 = 1 then 1.05 elif a[i] > 0.0 then 1.5 else 0.5
@@ -176,18 +176,17 @@ let tests =
                 Expect.isEmpty (r.Problems()) $"{m.ConfigName} is valid"
                 Expect.isNotEmpty m.Source $"{m.ConfigName} has a source"
                 Expect.equal r.Trajectory Rollout $"{m.ConfigName} is an OPD method along y_o"
-                match ShapedMethods.tryRecognise (r.WithTrajectory(Refined)) with
-                | Some (found, ps) ->
-                    Expect.equal found.ConfigName m.ConfigName $"{m.ConfigName} is recognised from its recipe"
-                    Expect.equal ((found.Build ps).WithTrajectory(Refined)) (r.WithTrajectory(Refined)) "and rebuilt"
-                | None -> failtest $"{m.ConfigName} is not recognised"
-            Expect.throwsT<ArgumentException> (fun () -> ShapedMethods.sgOpd.Build(dict [ "window", 3.0 ]) |> ignore) "sg-opd has no window"
-            Expect.throwsT<ArgumentException> (fun () -> ShapedMethods.esr.Build(dict [ "first_tokens", 2.5 ]) |> ignore) "N is whole"
-            Expect.throwsT<ArgumentException> (fun () -> ShapedMethods.sgOpd.Build(dict [ "lambda", 1.5 ]) |> ignore) "λ ∈ [0, 1]"
+                let found = ShapedMethods.tryRecognise (r.WithTrajectory(Refined))
+                Expect.isNotNull (box found) $"{m.ConfigName} is recognised"
+                Expect.equal found.Method.ConfigName m.ConfigName $"{m.ConfigName} is recognised from its recipe"
+                Expect.equal ((found.Method.Create found.Parameters).WithTrajectory(Refined)) (r.WithTrajectory(Refined)) "and rebuilt"
+            Expect.throwsT<ArgumentException> (fun () -> ShapedMethods.sgOpd.Create(dict [ "window", 3.0 ]) |> ignore) "sg-opd has no window"
+            Expect.throwsT<ArgumentException> (fun () -> ShapedMethods.esr.Create(dict [ "first_tokens", 2.5 ]) |> ignore) "N is whole"
+            Expect.throwsT<ArgumentException> (fun () -> ShapedMethods.sgOpd.Create(dict [ "lambda", 1.5 ]) |> ignore) "λ ∈ [0, 1]"
 
         testCase "the methods' primitives as documented" <| fun () ->
             let d = ShapedMethods.defaultOf
-            Expect.equal (d ShapedMethods.topd).Weighting (Product [ Gated(NotIsolatedSpike(4, 0.5)); SpreadDivergence(4, 0.5, 0.5) ]) "TOPD"
+            Expect.equal (d ShapedMethods.topd).Weighting (Product [| Gated(NotIsolatedSpike(4, 0.5)); SpreadDivergence(4, 0.5, 0.5) |]) "TOPD"
             Expect.equal (d ShapedMethods.sgOpd).Weighting (SignAgreement 0.5) "SG-OPD"
             Expect.equal (d ShapedMethods.taOpd).Weighting (Gated(TeachabilityAtLeast(8, 0.5))) "TA-OPD"
             let tinker = PolicyGradient { Reward = LogRatio; RewardClip = 0.0; Gamma = 0.0; RatioClip = 0.0 }
@@ -205,7 +204,7 @@ let tests =
 
         testCase "TrOPD's switch: trusted positions take the policy gradient, outliers the top-K forward KL" <| fun () ->
             let step = randomStep 11 6 [ 5; 4 ]
-            let r = ShapedMethods.tropdSwitch.Build(dict [ "threshold", 0.5; "switch_top_k", 3.0 ])
+            let r = ShapedMethods.tropdSwitch.Create(dict [ "threshold", 0.5; "switch_top_k", 3.0 ])
             let e = ShapedObjective.evaluate r step
             let switched = e.Plan.Switched |> Array.concat
             Expect.isTrue (Array.contains true switched && Array.contains false switched) $"both kinds of position in %A{switched}"
@@ -228,5 +227,5 @@ let tests =
             Expect.stringContains (problems ((ShapedMethods.defaultOf ShapedMethods.tinker).WithClip(PerPosition 0.1))) "does not clip" "PG and a clip"
             Expect.stringContains (problems (Recipes.reverseKl.WithWeighting(Gated(NotIsolatedSpike(0, 1.0))))) "window w must be ≥ 1" "w = 0"
             Expect.stringContains (problems (Recipes.reverseKl.WithFilter(DropLowestTeacherLogProb 1.0))) "[0, 1)" "q = 1 drops everything"
-            Expect.stringContains (problems (Recipes.reverseKl.WithWeighting(Product [ Gated(TeachabilityAtLeast(2, 0.1)); Gated(TeachabilityAtLeast(3, 0.1)) ]))) "share one k" "two k"
+            Expect.stringContains (problems (Recipes.reverseKl.WithWeighting(Product [| Gated(TeachabilityAtLeast(2, 0.1)); Gated(TeachabilityAtLeast(3, 0.1)) |]))) "share one k" "two k"
     ]

@@ -51,7 +51,7 @@ public static class ShapedStatistics
         var n = student.Positions;
         var v = student.Vocabulary;
         ObjectiveInputs.CheckTargets(targets, n, v, true, "the shaping statistics", student.Input);
-        var k = Shaping.TeachabilityK(recipe.Weighting, recipe.Switch) is { } some ? (int?)Math.Min(some.Value, v) : null;
+        var k = Shaping.TeachabilityK(recipe.Weighting, recipe.Switch) is > 0 and var some ? (int?)Math.Min(some, v) : null;
         var rows = new double[n * 5];
         var compute = student.Input.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;   // float64 in, float64 out
         using var temperature = recipe.Temperature.ToScalar();

@@ -93,13 +93,13 @@ public sealed record ObjectiveSpec
         var parameters = MethodParameters();
         if (Method is not null)
         {
-            if (ShapedMethods.tryFind(Method) is { } method)
+            if (ShapedMethods.TryFind(Method) is { } method)
             {
-                try { named = method.Value.Create(parameters); }
+                try { named = method.Create(parameters); }
                 catch (ArgumentException e)
                 {
                     var message = e.Message.IndexOf(" (Parameter", StringComparison.Ordinal) is var i and >= 0 ? e.Message[..i] : e.Message;
-                    var key = e.ParamName is { } p && (parameters.ContainsKey(p) || method.Value.Parameters.Any(q => q.Key == p)) ? $"objective.{p}" : "objective";
+                    var key = e.ParamName is { } p && (parameters.ContainsKey(p) || method.Parameters.Any(q => q.Key == p)) ? $"objective.{p}" : "objective";
                     problems.Add($"{key}: {message}");
                 }
             }
@@ -216,9 +216,9 @@ public sealed record ObjectiveSpec
     {
         var spec = Fields(recipe);
         if (!recipe.IsShaped) return spec;
-        if (ShapedMethods.tryRecognise(recipe) is not { } found)
+        if (ShapedMethods.TryRecognise(recipe) is not { } found)
             throw new ConfigException($"recipe '{recipe.Name}' combines shaping primitives that are not one of the named methods ({recipe}); a config can only name a method (objective.method)");
-        var (method, ps) = found.Value;
+        var (method, ps) = (found.Method, found.Parameters);
         double? P(string key) => ps.TryGetValue(key, out var v) ? v : null;
         return spec with
         {
