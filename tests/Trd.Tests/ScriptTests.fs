@@ -88,4 +88,14 @@ let tests =
                 ablation ablations "sweep-temperature" [ "TRD, T = 0.5"; "TRD, T = 1"; "TRD, T = 2" ]
             finally
                 if Directory.Exists ablations then Directory.Delete(ablations, true)
+
+        // Issue 19's sweep on its quick plan (the ablation sizes): 18 arms, every shaped method at its defaults.
+        testCase "sweep-methods.fsx trains every shaped method, TRD and the baselines on the gym and prints the plan columns" <| fun () ->
+            let ablations = Path.Combine(Path.GetTempPath(), $"trd-ablations-{Guid.NewGuid():N}")
+            try
+                ablation ablations "sweep-methods" [ for m in Trd.Core.ShapedMethods.all -> m.Label ]
+                let arms = Directory.GetDirectories(Path.Combine(ablations, "seed-1", "opd"), "arm-*")
+                Expect.equal arms.Length 18 "five paper recipes and thirteen shaped methods, one arm each"
+            finally
+                if Directory.Exists ablations then Directory.Delete(ablations, true)
     ]
