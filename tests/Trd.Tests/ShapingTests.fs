@@ -228,4 +228,39 @@ let tests =
             Expect.stringContains (problems (Recipes.reverseKl.WithWeighting(Gated(NotIsolatedSpike(0, 1.0))))) "window w must be ≥ 1" "w = 0"
             Expect.stringContains (problems (Recipes.reverseKl.WithFilter(DropLowestTeacherLogProb 1.0))) "[0, 1)" "q = 1 drops everything"
             Expect.stringContains (problems (Recipes.reverseKl.WithWeighting(Product [| Gated(TeachabilityAtLeast(2, 0.1)); Gated(TeachabilityAtLeast(3, 0.1)) |]))) "share one k" "two k"
+
+        testCase "each named method's plan on one hand-built trajectory" <| fun () ->
+            // π_θ(y_t), π_T(y_t), D_t, H_t, teachability_t at four positions of a correct rollout.
+            let rows = [ 0.5, 0.25, 0.2, 1.0, 0.9; 0.2, 0.6, 2.0, 2.0, 0.3; 0.4, 0.1, 0.1, 0.5, 0.6; 0.3, 0.3, 0.05, 1.5, 0.8 ]
+            let step =
+                [| traj true [| for ps, pt, d, h, teach in rows ->
+                                 { StudentLogProb = log ps; TeacherLogProb = log pt; ReverseKl = d; StudentEntropy = h; Teachability = teach } |] |]
+            let plan (m: ShapedMethod) ps = StepPlan.plan (m.Create(dict ps)) step
+            let weights m ps = (plan m ps).Weights[0]
+            let advantages m ps = (plan m ps).Advantages[0]
+            // TOPD: position 1 (D = 2 > θ = 1) is followed by D = 0.1, 0.05: an isolated spike; no real divergence to spread.
+            close (weights ShapedMethods.topd [ "window", 2.0; "threshold", 1.0 ]) [| 1.0; 0.0; 1.0; 1.0 |] "TOPD"
+            close (weights ShapedMethods.topdSuppress [ "window", 2.0; "threshold", 1.0 ]) [| 1.0; 0.0; 1.0; 1.0 |] "TOPD suppression"
+            // SG-OPD: sign(log π_T − log π_θ) = −, +, −, 0 on a correct rollout.
+            close (weights ShapedMethods.sgOpd [ "lambda", 0.5 ]) [| 0.5; 1.5; 0.5; 1.0 |] "SG-OPD"
+            close (weights ShapedMethods.taOpd [ "threshold", 0.5 ]) [| 1.0; 0.0; 1.0; 1.0 |] "TA-OPD: teachability 0.9, 0.3, 0.6, 0.8 ≥ 0.5"
+            // TrOPD: trust = min(π_T/π_θ, 1) = 0.5, 1, 0.25, 1; rewards log(π_T/π_θ) = ln 0.5, ln 3, ln 0.25, 0.
+            close (weights ShapedMethods.tropdMask [ "threshold", 0.4 ]) [| 1.0; 1.0; 0.0; 1.0 |] "TrOPD mask"
+            close (advantages ShapedMethods.tropdMask [ "threshold", 0.4 ]) [| log 0.5; log 3.0; 0.0; 0.0 |] "TrOPD mask: A = 0 where masked"
+            close (weights ShapedMethods.tropdClip []) [| 0.5; 1.0; 0.25; 1.0 |] "TrOPD clip"
+            close (advantages ShapedMethods.tropdClip []) [| log 0.5; log 3.0; log 0.25; 0.0 |] "TrOPD clip: A"
+            Expect.equal (plan ShapedMethods.tropdSwitch [ "threshold", 0.4 ]).Switched[0] [| false; false; true; false |] "TrOPD switch"
+            // FiRe: π_T · H = 0.25, 1.2, 0.05, 0.45, over their mean 0.4875 (one trajectory: ⌊0.2⌋ = 0 dropped).
+            close (weights ShapedMethods.fireOpd []) ([| 0.25; 1.2; 0.05; 0.45 |] |> Array.map (fun x -> x / 0.4875)) "FiRe-OPD"
+            let r = [| log 0.5; log 3.0; log 0.25; 0.0 |]
+            let m = Array.average r
+            let sd = sqrt (r |> Array.averageBy (fun x -> (x - m) ** 2.0))
+            close (advantages ShapedMethods.gndpo []) (r |> Array.map (fun x -> (x - m) / (sd + 1e-8))) "GNDPO"
+            // KAT: windows of 2 have means 1.1, 1.05, 0.075; below θ = 1.06 first at start 1, so t < 3 counts.
+            close (weights ShapedMethods.kat [ "window", 2.0; "threshold", 1.06 ]) [| 1.0; 1.0; 1.0; 0.0 |] "KAT"
+            close (weights ShapedMethods.esr [ "first_tokens", 2.0 ]) [| 1.0; 1.0; 0.0; 0.0 |] "ESR"
+            close (advantages ShapedMethods.opdPlus []) [| 0.5; 3.0; 0.25; 1.0 |] "OPD+ (forward KL): A = π_T/π_θ"
+            let g2 = log 0.25
+            let g1 = log 3.0 + 0.5 * g2
+            close (advantages ShapedMethods.tinker [ "gamma", 0.5 ]) [| log 0.5 + 0.5 * g1; g1; g2; 0.0 |] "tinker, γ = 0.5"
     ]
