@@ -156,7 +156,7 @@ let tests =
             Expect.equal t2 t1 "same final evaluation"
         }
     
-        test "trd run with a shaped method on configs/tiny.json: --set recipe=null --set objective.method=tropd-switch" {
+        test "trd run with every shaped method on configs/tiny.json (--set recipe=null --set objective.method=…)" {
             let dir = tempDir ()
             let run = Path.Combine(dir, "run")
             let code, _, err = trd [ "run"; "--config"; tinyConfig; "--out"; run; "--set"; "objective.method=tropd-switch" ]
@@ -170,6 +170,16 @@ let tests =
             Expect.isNonEmpty metrics "steps logged"
             for line in metrics do Expect.stringContains line "\"switched_fraction\":" "the switched fraction per step"
             Expect.stringContains (File.ReadAllText(Path.Combine(run, "config.json"))) "\"threshold\": 0.5" "config.json records the parameter"
+            // Every other method at its defaults completes the same command (rollout, train, eval, analyze).
+            for m in Trd.Core.ShapedMethods.all |> Array.filter (fun m -> m.ConfigName <> "tropd-switch") do
+                let out = Path.Combine(dir, m.ConfigName)
+                let code, _, err = trd [ "run"; "--config"; tinyConfig; "--out"; out; "--set"; "recipe=null"; "--set"; $"objective.method={m.ConfigName}" ]
+                Expect.equal code 0 $"{m.ConfigName}: {err}"
+                Expect.isTrue (File.Exists(Path.Combine(out, "eval", "trained", "summary.json"))) $"{m.ConfigName}: evaluated"
+                let lines = File.ReadAllLines(Path.Combine(out, "train", "metrics.jsonl")) |> Array.filter (fun l -> l.Contains "\"step\"")
+                Expect.isNonEmpty lines $"{m.ConfigName}: steps logged"
+                Expect.stringContains lines[0] "\"masked_fraction\":" $"{m.ConfigName}: the plan logged"
+                Expect.stringContains (File.ReadAllText(Path.Combine(out, "config.json"))) $"\"method\": \"{m.ConfigName}\"" $"{m.ConfigName}: config.json"
         }
 
         test "one writer per run directory: a second command exits 3 naming the holder; a killed holder's lock is taken over" {
