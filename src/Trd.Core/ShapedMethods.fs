@@ -3,10 +3,42 @@ namespace Trd.Core
 open System
 open System.Collections.Generic
 
-/// One numeric parameter of a shaped method: its config key, its default and what it is.
+/// The values a method parameter may take.
+type ParameterDomain =
+    /// A whole number ≥ 1.
+    | Count
+    /// [0, 1].
+    | UnitInterval
+    /// [0, 1).
+    | UnitIntervalOpen
+    /// A finite number ≥ 0.
+    | NonNegative
+    /// 0 or 1.
+    | Flag
+
+    override this.ToString() =
+        match this with
+        | Count -> "a whole number ≥ 1"
+        | UnitInterval -> "a number in [0, 1]"
+        | UnitIntervalOpen -> "a number in [0, 1)"
+        | NonNegative -> "a finite number ≥ 0"
+        | Flag -> "0 or 1 (false or true)"
+
+    /// Whether x lies in the domain.
+    member this.Contains(x: float) =
+        not (Double.IsNaN x || Double.IsInfinity x)
+        && match this with
+           | Count -> x >= 1.0 && x = Math.Round x && x <= 1e9
+           | UnitInterval -> x >= 0.0 && x <= 1.0
+           | UnitIntervalOpen -> x >= 0.0 && x < 1.0
+           | NonNegative -> x >= 0.0
+           | Flag -> x = 0.0 || x = 1.0
+
+/// One numeric parameter of a shaped method: its config key, its default, its domain and what it is.
 type MethodParameter =
     { Key: string
       Default: float
+      Domain: ParameterDomain
       Doc: string }
 
 /// A 2026 on-policy distillation method as a value of the algebra: a base recipe with shaping primitives
@@ -46,7 +78,7 @@ type RecognisedMethod =
 /// published default carry Trd's choice (PaperDefaults = false); docs/methods.md lists them.
 module ShapedMethods =
 
-    let private p key value doc = { Key = key; Default = value; Doc = doc }
+    let private p key value domain doc = { Key = key; Default = value; Domain = domain; Doc = doc }
 
     let private get (ps: IReadOnlyDictionary<string, float>) (key: string) (fallback: float) =
         match ps.TryGetValue key with
@@ -63,19 +95,22 @@ module ShapedMethods =
         PolicyGradient { Reward = reward; RewardClip = rewardClip; Gamma = gamma; RatioClip = ratioClip }
 
     let private pgParameters (rewardClip: float) (gamma: float) (ratioClip: float) =
-        [| p "reward_clip" rewardClip "|r_t| clamp before anything else (0: none)"
-           p "gamma" gamma "discount γ of the return-to-go (0: the per-token reward)"
-           p "ratio_clip" ratioClip "PPO's ε on the importance ratio (0: none)" |]
+        [| p "reward_clip" rewardClip NonNegative "|r_t| clamp before anything else (0: none)"
+           p "gamma" gamma UnitInterval "discount γ of the return-to-go (0: the per-token reward)"
+           p "ratio_clip" ratioClip UnitIntervalOpen "PPO's ε on the importance ratio (0: none)" |]
 
     let private method configName label source definition paperDefaults parameters (build: (string -> float) -> Recipe) =
         let parameters : MethodParameter[] = parameters
         { ConfigName = configName; Label = label; Source = source; Definition = definition; PaperDefaults = paperDefaults
           Parameters = parameters
           Build = Func<_, _>(fun ps ->
-              for KeyValue (k, _) in ps do
-                  if not (parameters |> Array.exists (fun q -> q.Key = k)) then
+              for KeyValue (k, x) in ps do
+                  match parameters |> Array.tryFind (fun q -> q.Key = k) with
+                  | None ->
                       let known = if parameters.Length = 0 then "none" else String.Join(", ", parameters |> Array.map (fun q -> q.Key))
                       invalidArg k $"'{k}' is not a parameter of {configName} (its parameters: {known})"
+                  | Some q when not (q.Domain.Contains x) -> invalidArg k $"{configName}'s {k} must be {q.Domain}, got {x}"
+                  | Some _ -> ()
               let value key = get ps key (parameters |> Array.find (fun q -> q.Key = key)).Default
               (build value).Validate()) }
 
@@ -86,8 +121,8 @@ module ShapedMethods =
     let topd =
         method "topd" "TOPD" "arXiv 2606.00305"
             "reverse KL × gate[not an isolated spike(w, θ)] × spread(w, θ, decay)" false
-            [| p "window" 4.0 "w, positions of near future read"; p "threshold" 0.5 "θ, reverse KL (nats) above which a position diverges"
-               p "decay" 0.5 "weight decay^(s−t) spread to the s − t ≤ w positions after a real divergence" |]
+            [| p "window" 4.0 Count "w, positions of near future read"; p "threshold" 0.5 NonNegative "θ, reverse KL (nats) above which a position diverges"
+               p "decay" 0.5 UnitInterval "weight decay^(s−t) spread to the s − t ≤ w positions after a real divergence" |]
             (fun v ->
                 let w, th = whole "window" (v "window"), v "threshold"
                 (opd "TOPD").WithWeighting(Product [| Gated(NotIsolatedSpike(w, th)); SpreadDivergence(w, th, v "decay") |]))
@@ -97,7 +132,7 @@ module ShapedMethods =
     let topdSuppress =
         method "topd-suppress" "TOPD (suppression only)" "arXiv 2606.00305"
             "reverse KL × gate[not an isolated spike(w, θ)]" false
-            [| p "window" 4.0 "w"; p "threshold" 0.5 "θ (nats)" |]
+            [| p "window" 4.0 Count "w"; p "threshold" 0.5 NonNegative "θ (nats)" |]
             (fun v -> (opd "TOPD (suppression only)").WithWeighting(Gated(NotIsolatedSpike(whole "window" (v "window"), v "threshold"))))
 
     /// SG-OPD (arXiv 2606.09304): w_t = 1 + λ·sign(log π_T(y_t) − log π_θ(y_t))·o with o = ±1 the rollout's verifier
@@ -105,7 +140,7 @@ module ShapedMethods =
     [<CompiledName("SgOpd")>]
     let sgOpd =
         method "sg-opd" "SG-OPD" "arXiv 2606.09304" "reverse KL × (1 + λ·sign(log π_T − log π_θ)·outcome)" false
-            [| p "lambda" 0.5 "λ ∈ [0, 1], the gate strength" |]
+            [| p "lambda" 0.5 UnitInterval "λ ∈ [0, 1], the gate strength" |]
             (fun v -> (opd "SG-OPD").WithWeighting(SignAgreement(v "lambda")))
 
     /// TA-OPD (arXiv 2605.26844): only positions whose teachability (the teacher's mass on the student's top-k) is ≥ τ
@@ -113,12 +148,12 @@ module ShapedMethods =
     [<CompiledName("TaOpd")>]
     let taOpd =
         method "ta-opd" "TA-OPD" "arXiv 2605.26844" "reverse KL × gate[Σ_{top-k π_θ} π_T ≥ τ]" false
-            [| p "teachability_k" 8.0 "k, the student's candidates"; p "threshold" 0.5 "τ ∈ [0, 1]" |]
+            [| p "teachability_k" 8.0 Count "k, the student's candidates"; p "threshold" 0.5 UnitInterval "τ ∈ [0, 1]" |]
             (fun v -> (opd "TA-OPD").WithWeighting(Gated(TeachabilityAtLeast(whole "teachability_k" (v "teachability_k"), v "threshold"))))
 
     let private tropd (variant: string) (label: string) (definition: string) (shape: float -> float -> Recipe -> Recipe) extra =
         method $"tropd-{variant}" label "arXiv 2606.01249" definition false
-            (Array.append [| p "threshold" 0.2 "τ: trusted where min(π_T(y_t)/π_θ(y_t), 1) ≥ τ" |] (Array.append extra (pgParameters 0.0 0.0 0.0)))
+            (Array.append [| p "threshold" 0.2 UnitInterval "τ: trusted where min(π_T(y_t)/π_θ(y_t), 1) ≥ τ" |] (Array.append extra (pgParameters 0.0 0.0 0.0)))
             (fun v ->
                 let k = if extra.Length > 0 then v "switch_top_k" else 0.0
                 (opd label).WithGradient(pg LogRatio (v "reward_clip") (v "gamma") (v "ratio_clip")) |> shape (v "threshold") k)
@@ -144,15 +179,15 @@ module ShapedMethods =
     let tropdSwitch =
         tropd "switch" "TrOPD (switch)" "PG[log π_T − log π_θ] where trust ≥ τ, else forward KL on the teacher's top-K"
             (fun tau k r -> r.WithSwitch(Outliers(TrustAtLeast tau, Forward, TeacherTopK(whole "switch_top_k" k))))
-            [| p "switch_top_k" (float Recipes.PaperTopK) "K of the outliers' top-K forward KL" |]
+            [| p "switch_top_k" (float Recipes.PaperTopK) Count "K of the outliers' top-K forward KL" |]
 
     /// FiRe-OPD (arXiv 2606.02684): the step's bottom q of trajectories by length-normalised teacher log-prob dropped,
     /// then weights π_T(y_t)^α · H(π_θ)^β normalised to mean 1. q = 0.2 is the paper's; α = β = 1 are Trd's.
     [<CompiledName("FireOpd")>]
     let fireOpd =
         method "fire-opd" "FiRe-OPD" "arXiv 2606.02684" "drop lowest q by mean log π_T; reverse KL × π_T(y_t)^α · H(π_θ)^β / mean" false
-            [| p "filter_fraction" 0.2 "q, the fraction of the step's trajectories dropped"
-               p "alpha" 1.0 "α, the teacher-confidence exponent"; p "beta" 1.0 "β, the student-entropy exponent" |]
+            [| p "filter_fraction" 0.2 UnitIntervalOpen "q, the fraction of the step's trajectories dropped"
+               p "alpha" 1.0 NonNegative "α, the teacher-confidence exponent"; p "beta" 1.0 NonNegative "β, the student-entropy exponent" |]
             (fun v -> (opd "FiRe-OPD").WithFilter(DropLowestTeacherLogProb(v "filter_fraction")).WithWeighting(ConfidenceEntropy(v "alpha", v "beta")))
 
     /// GNDPO (arXiv 2606.09091): r_t = clamp(log π_T(y_t) − log π_θ(y_t), ±5), standardised over every token of the
@@ -168,7 +203,7 @@ module ShapedMethods =
     [<CompiledName("Kat")>]
     let kat =
         method "kat" "KAT" "arXiv 2606.09471" "reverse KL × gate[t < end of the first w-window with mean D < θ]" false
-            [| p "window" 8.0 "w"; p "threshold" 0.05 "θ (nats)" |]
+            [| p "window" 8.0 Count "w"; p "threshold" 0.05 NonNegative "θ (nats)" |]
             (fun v -> (opd "KAT").WithWeighting(Gated(BeforeAgreementTrap(whole "window" (v "window"), v "threshold"))))
 
     /// ESR (arXiv 2605.27028): only the first N response tokens count. N = 16 is Trd's (the gym's trajectories run to
@@ -176,7 +211,7 @@ module ShapedMethods =
     [<CompiledName("Esr")>]
     let esr =
         method "esr" "ESR" "arXiv 2605.27028" "reverse KL × gate[t < N]" false
-            [| p "first_tokens" 16.0 "N" |]
+            [| p "first_tokens" 16.0 Count "N" |]
             (fun v -> (opd "ESR").WithWeighting(Gated(FirstTokens(whole "first_tokens" (v "first_tokens")))))
 
     /// OPD+ (arXiv 2606.01039): forward KL (the recipe's direction; JSD via the direction keys) through the corrected
@@ -185,7 +220,7 @@ module ShapedMethods =
     [<CompiledName("OpdPlus")>]
     let opdPlus =
         method "opd-plus" "OPD+" "arXiv 2606.01039" "PG[−(g(r) − r g'(r))] for f = forward KL, r = π_T(y_t)/π_θ(y_t)" true
-            (Array.append [| p "corrected" 1.0 "1: the corrected form; 0: the biased stop-gradient surrogate" |] (pgParameters 0.0 0.0 0.0))
+            (Array.append [| p "corrected" 1.0 Flag "1: the corrected form; 0: the biased stop-gradient surrogate" |] (pgParameters 0.0 0.0 0.0))
             (fun v ->
                 let corrected = match v "corrected" with 1.0 -> true | 0.0 -> false | x -> invalidArg "corrected" $"corrected must be 0 or 1, got {x}"
                 Recipe.Create((if corrected then "OPD+" else "OPD+ (surrogate)"), Forward)

@@ -135,10 +135,18 @@ module StepPlan =
     let weights (w: Weighting) (step: TrajectoryStatistics[]) (kept: bool[]) : float[][] =
         let rec eval (w: Weighting) =
             match w with
-            | ConfidenceEntropy _ ->
-                let raw = step |> Array.map (local w)
-                let m = Array.zip raw kept |> Array.filter snd |> Array.collect fst |> mean
-                raw |> Array.map (Array.map (fun x -> if m > 0.0 then x / m else 0.0))
+            | ConfidenceEntropy (alpha, beta) ->
+                // In log space, α log π_T(y_t) + β log H_t, so any finite α, β stays finite: w = e^(l − m) / mean e^(l − m).
+                let logRaw =
+                    step |> Array.map (fun t ->
+                        t.Positions |> Array.map (fun p ->
+                            alpha * p.TeacherLogProb + (if beta = 0.0 then 0.0 else beta * log (max p.StudentEntropy 0.0))))
+                let keptLogs = Array.zip logRaw kept |> Array.filter snd |> Array.collect fst
+                let top = if keptLogs.Length = 0 then Double.NegativeInfinity else Array.max keptLogs
+                if Double.IsNegativeInfinity top then logRaw |> Array.map (Array.map (fun _ -> 0.0))
+                else
+                    let m = keptLogs |> Array.averageBy (fun l -> exp (l - top))
+                    logRaw |> Array.map (Array.map (fun l -> exp (l - top) / m))
             | Product ws -> ws |> Array.map eval |> Array.reduce (Array.map2 (Array.map2 (*)))
             | w -> step |> Array.map (local w)
         eval w |> Array.mapi (fun i ws -> if kept[i] then ws else Array.zeroCreate ws.Length)

@@ -184,6 +184,41 @@ let tests =
             let count, refused = check "configs" cases
             printfn "hostile configs: %d cases, %d refused with exit 2, %d accepted" count refused (count - refused)
 
+        testCase "shaped methods in the config: every method parameter set to every hostile value, unknown methods and keys" <| fun () ->
+            // Configs naming a method (no "recipe"): each parameter of each method, and the method word itself.
+            let methodConfig (m: Trd.Core.ShapedMethod) =
+                let config = baseConfig ()
+                config.Remove "recipe" |> ignore
+                let objective = JsonObject()
+                objective["method"] <- JsonValue.Create m.ConfigName
+                for p in m.Parameters do
+                    objective[p.Key] <- (if p.Key = "corrected" then JsonValue.Create true :> JsonNode else JsonValue.Create p.Default)
+                config["objective"] <- objective
+                config
+            let cases =
+                seq {
+                    for m in Trd.Core.ShapedMethods.all do
+                        let name = write "config.json" ((methodConfig m).ToJsonString())
+                        yield $"{m.ConfigName} with its defaults written out", [], false, (fun () -> run [ "check"; "--config"; name ])
+                        for key in "method" :: [ for p in m.Parameters -> p.Key ] do
+                            for label, value in hostileValues do
+                                let config = methodConfig m
+                                config["objective"].AsObject()[key] <- value ()
+                                let name = write "config.json" (config.ToJsonString())
+                                yield $"{m.ConfigName}: objective.{key} = {label}", [ key ], false, (fun () -> run [ "check"; "--config"; name ])
+                        let config = methodConfig m
+                        config["objective"].AsObject()["no_such_parameter"] <- JsonValue.Create 1
+                        let name = write "config.json" (config.ToJsonString())
+                        yield $"{m.ConfigName}: an unknown key", [ "no_such_parameter" ], true, (fun () -> run [ "check"; "--config"; name ])
+                        let config = methodConfig m
+                        config["recipe"] <- JsonValue.Create "trd"
+                        let name = write "config.json" (config.ToJsonString())
+                        yield $"{m.ConfigName} beside a recipe", [ "objective.method" ], true, (fun () -> run [ "check"; "--config"; name ])
+                }
+            let count, refused = check "shaped-method configs" cases
+            printfn "hostile shaped-method configs: %d cases, %d refused with exit 2, %d accepted" count refused (count - refused)
+            Expect.isGreaterThan refused (count / 2) "most hostile values are refused"
+
         testCase "problem files: rows with values of the wrong type, a key given twice, broken JSON, verl rows with bad messages" <| fun () ->
             let row = """{"id": "p1", "problem": "Compute 1 + 2.", "answer": "3", "solution": "1 + 2 = 3."}"""
             let rows =

@@ -132,7 +132,7 @@ let tests =
                 Expect.floatClose { absolute = 1e-6; relative = 1e-5 } loss reference.Loss $"{name}: loss"
                 Expect.isLessThanOrEqual (maxRelErr grad (reference.Gradient |> Array.concat |> Array.concat)) 1e-4 $"{name}: gradient"
 
-        testCase "fused at Qwen3's V = 151,936, fp32: statistics, plan, loss and gradient = the float64 reference" <| fun () ->
+        testCase "fused at Qwen3's V = 151,936, fp32: every method's statistics, plan and loss, and two gradients = the float64 reference" <| fun () ->
             let v, h = 151936, 8
             torch.manual_seed 19L |> ignore
             use hs = torch.randn(6L, int64 h, dtype = torch.float32)
@@ -145,6 +145,18 @@ let tests =
             let s = [| { Teacher = zt[0..2]; Student = zs[0..2]; Targets = ys[0..2]; Correct = true; Behaviour = [||] }
                        { Teacher = zt[3..5]; Student = zs[3..5]; Targets = ys[3..5]; Correct = false; Behaviour = [||] } |]
             use yt = torch.tensor(ys |> Array.map int64, dtype = torch.int64)
+            // Every method's statistics, plan and loss; the gradient for two whose ∂/∂z has a closed form here.
+            for m in ShapedMethods.all do
+                let recipe = ShapedMethods.defaultOf m
+                let reference = ShapedObjective.loss recipe s
+                let stats = ShapedStatistics.Fused(recipe, hs, ws, ht, wt, yt, 2)
+                let plan = StepPlan.plan recipe (ShapedStatistics.Split(stats, [| 3; 3 |], [| true; false |]))
+                Expect.isLessThanOrEqual (maxRelErr (Array.concat plan.Weights) (Array.concat reference.Plan.Weights)) 1e-4 $"{m.ConfigName}: weights"
+                Expect.equal plan.Switched reference.Plan.Switched $"{m.ConfigName}: switched"
+                use mask = PositionShaping.KeptMask(plan, [| 0; 1 |], hs.device)
+                use shaping = PositionShaping.FromPlan(recipe, plan, [| 0; 1 |], hs.device)
+                use r = ObjectiveExecutor.Fused(recipe, hs, ws, ht, wt, mask, yt, ObjectiveOptions(ChunkSize = 2, Normaliser = plan.Tokens, Shaping = shaping))
+                Expect.floatClose { absolute = 1e-6; relative = 1e-4 } (float (r.Loss.item<float32>())) reference.Loss $"{m.ConfigName}: loss"
             for recipe in [ ShapedMethods.gndpo.Create(dict []); ShapedMethods.topd.Create(dict [ "window", 1.0; "threshold", 2.0 ]) ] do
                 let reference = ShapedObjective.loss recipe s
                 let stats = ShapedStatistics.Fused(recipe, hs, ws, ht, wt, yt, 2)

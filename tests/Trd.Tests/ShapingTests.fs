@@ -93,6 +93,10 @@ let tests =
             let fire (lt: float) (h: float) = { pos -1.0 (log lt) 0.0 with StudentEntropy = h }
             let w = StepPlan.weights (ConfidenceEntropy(1.0, 1.0)) [| traj true [| fire 0.5 1.0; fire 0.25 4.0 |] |] [| true |]
             close w[0] [| 2.0 / 3.0; 4.0 / 3.0 |] "0.5 and 1.0, divided by their mean 0.75"
+            // Extreme exponents stay finite (computed in log space): the largest raw weight dominates the mean.
+            let w = StepPlan.weights (ConfidenceEntropy(1e308, 1e308)) [| traj true [| fire 0.5 1.0; fire 0.25 4.0; fire 0.9 0.0 |] |] [| true |]
+            Expect.isTrue (w[0] |> Array.forall Double.IsFinite) $"finite weights for α = β = 1e308: %A{w[0]}"
+            Expect.floatClose Accuracy.high (Array.average w[0]) 1.0 "mean 1"
 
         testCase "the trajectory filter drops the lowest ⌊q·n⌋ before the token count" <| fun () ->
             let t (lt: float) n = traj true (Array.create n (pos -1.0 lt 0.0))
