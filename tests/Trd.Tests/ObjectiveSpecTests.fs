@@ -116,7 +116,7 @@ let tests =
                 with :? ConfigException as e -> Expect.stringContains e.Message fragment $"{objective}: the error names {fragment}"
             refusedWithout """{"method": "nope"}""" "objective.method: unknown value 'nope'"
             refusedWithout """{"method": "sg-opd", "window": 3}""" "objective.window: 'window' is not a parameter of sg-opd (its parameters: lambda)"
-            refusedWithout """{"method": "sg-opd", "lambda": 2}""" "λ must lie in [0, 1]"
+            refusedWithout """{"method": "sg-opd", "lambda": 2}""" "objective.lambda: sg-opd's lambda must be a number in [0, 1], got 2"
             refusedWithout """{"method": "esr", "first_tokens": 2.5}""" "objective.first_tokens"
             refusedWithout """{"window": 3}""" "objective.window: applies only with objective.method"
             refused "trd" """{"method": "topd"}""" "leave out"
