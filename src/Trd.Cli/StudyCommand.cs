@@ -26,11 +26,17 @@ static class StudyCommand
             Description = "Run the comparison in every cell of a grid of gym variants: KNOB=V1,V2,… per knob (catch, recovery, slip, terms; docs/gym.md, \"Knobs\"). A knob left out keeps its default.",
             AllowMultipleArgumentsPerToken = true,
         };
+        var methods = new Option<string?>("--methods")
+        {
+            Description = "Comma-separated methods to compare (default: the paper's five, forward-kl,forward-kl-clip,reverse-kl,reverse-kl-topk,trd). " +
+                "The shaped methods of docs/methods.md (topd, sg-opd, ta-opd, tropd-mask, tropd-clip, tropd-switch, fire-opd, gndpo, kat, esr, opd-plus, tinker, …) may be added at their defaults; trd must be one.",
+        };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Print every pipeline's lines (each training step, each evaluation) too; they always go to logs/study.log." };
         var command = new Command("study", "Run the paper's comparison (TRD against four dense-KL baselines, OPD and OPSD) on the prefix-failure gym and write report.html.")
-            { output, quick, seeds, modelSeeds, train, heldout, subsets, grid, cache, verbose };
+            { output, quick, seeds, modelSeeds, train, heldout, methods, subsets, grid, cache, verbose };
         Cli.Examples(command, "trd study --quick                 # one seed, the CI plan: about a minute with the models cached",
-            "trd study --grid catch=0,0.4,0.8 recovery=line,restart   # where TRD wins: six gym variants, into runs/grid");
+            "trd study --grid catch=0,0.4,0.8 recovery=line,restart   # where TRD wins: six gym variants, into runs/grid",
+            "trd study --quick --methods forward-kl,reverse-kl,gndpo,tropd-clip,trd   # shaped methods beside the paper's");
         command.SetAction(parse => Cli.Guard(() =>
         {
             var isQuick = parse.GetValue(quick);
@@ -50,6 +56,14 @@ static class StudyCommand
             if (parse.GetValue(modelSeeds) is { } m) options = options with { ModelSeeds = m };   // checked by StudyOptions.Validated
             if (parse.GetValue(train) is { } t) options = options with { TrainProblems = t };
             if (parse.GetValue(heldout) is { } h) options = options with { HeldoutProblems = h };
+            if (parse.GetValue(methods) is { } list)
+                options = options with
+                {
+                    Methods = list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                        .Select(name => Trd.Core.Methods.TryOfConfigName(name)
+                            ?? throw new ArgumentException($"--methods: unknown method '{name}' (expected some of {string.Join(", ", Trd.Runtime.Pipeline.RecipeNames.All)})"))
+                        .ToArray(),
+                };
             var plan = isGrid ? GridPlan.Parse(options, gridArguments) : null;   // every knob and cell checked before anything is written
             // On the console: the models, the study's own progress and the verdicts; every pipeline's lines go to the log.
             var terminal = new Terminal(parse.GetValue(verbose), line => !line.StartsWith("gym ", StringComparison.Ordinal));

@@ -16,7 +16,8 @@ type ComparisonRow =
     /// Whether the row is a distillation method (it has a config name), not a reference model.
     member r.IsMethod = r.ConfigName <> ""
 
-/// The comparison's rows in the paper's order (Table 13): Base, Teacher, then the five methods.
+/// The comparison's rows in the paper's order (Table 13): Base, Teacher, the four baselines, then the shaped methods
+/// beyond the paper, then TRD.
 module Methods =
 
     let private row id configName label colour = { Id = id; ConfigName = configName; Label = label; Colour = colour }
@@ -49,13 +50,31 @@ module Methods =
     [<CompiledName("Trd")>]
     let trd = row "trd" "trd" "TRD" "#d62728"
 
-    /// Every row, in the report's order.
-    [<CompiledName("Rows")>]
-    let rows = [| baseModel; teacher; forwardKl; forwardKlClip; reverseKl; reverseKlTopK; trd |]
+    let private shapedColours =
+        [| "#2ca02c"; "#98df8a"; "#8c564b"; "#c49c94"; "#e377c2"; "#f7b6d2"; "#bcbd22"; "#dbdb8d"; "#17becf"; "#9edae5"
+           "#393b79"; "#637939"; "#843c39" |]
 
-    /// The five methods, in the paper's order.
+    /// The shaped methods beyond the paper (ShapedMethods.all, docs/methods.md) at their defaults, in that order:
+    /// `"recipe"` and `trd study --methods` take their names too.
+    [<CompiledName("Shaped")>]
+    let shaped =
+        ShapedMethods.all
+        |> Array.mapi (fun i m -> row (m.ConfigName.Replace('-', '_')) m.ConfigName m.Label shapedColours[i % shapedColours.Length])
+
+    /// Every row, in the report's order: the reference models, the paper's baselines, the shaped methods, TRD last (the
+    /// paper's tables put the proposed method last).
+    [<CompiledName("Rows")>]
+    let rows = Array.concat [ [| baseModel; teacher; forwardKl; forwardKlClip; reverseKl; reverseKlTopK |]; shaped; [| trd |] ]
+
+    /// The paper's five methods, in its order (the study's default).
     [<CompiledName("All")>]
-    let all = rows |> Array.filter (fun r -> r.IsMethod)
+    let all = [| forwardKl; forwardKlClip; reverseKl; reverseKlTopK; trd |]
+
+    /// Whether a row is one of the paper's five methods (the claims' baselines are these, whatever else ran).
+    [<CompiledName("IsPaperMethod")>]
+    let isPaperMethod (r: ComparisonRow) = Array.contains r all
+
+    let private named = Array.append all shaped
 
     /// The colour of a row that is not in the catalogue (an ablation's own recipe).
     [<CompiledName("OtherColour")>]
@@ -80,7 +99,7 @@ module Methods =
     [<CompiledName("TryOfConfigName")>]
     let tryOfConfigName (name: string) : ComparisonRow =
         let key = if obj.ReferenceEquals(name, null) then "" else name.Trim().ToLowerInvariant()
-        all |> Array.tryFind (fun r -> r.ConfigName = key) |> Option.defaultValue Unchecked.defaultof<ComparisonRow>
+        named |> Array.tryFind (fun r -> r.ConfigName = key) |> Option.defaultValue Unchecked.defaultof<ComparisonRow>
 
     /// The recipe of a method under a setting (the clip constant depends on it). Raises for the reference rows.
     [<CompiledName("RecipeOf")>]
@@ -90,12 +109,15 @@ module Methods =
         elif method = reverseKl then Recipes.reverseKl
         elif method = reverseKlTopK then Recipes.reverseKlTopK
         elif method = trd then Recipes.trd
-        else invalidArg "method" $"'{method.Id}' is not a distillation method; it has no recipe"
+        else
+            match ShapedMethods.tryFind method.ConfigName with
+            | m when not (obj.ReferenceEquals(m, null)) && method.IsMethod -> ShapedMethods.defaultOf m
+            | _ -> invalidArg "method" $"'{method.Id}' is not a distillation method; it has no recipe"
 
     /// The catalogued method whose recipe under the setting equals the given one; null if none does.
     [<CompiledName("TryOfRecipe")>]
     let tryOfRecipe (recipe: Recipe) (setting: Setting) : ComparisonRow =
-        all |> Array.tryFind (fun m -> recipeOf m setting = recipe) |> Option.defaultValue Unchecked.defaultof<ComparisonRow>
+        named |> Array.tryFind (fun m -> recipeOf m setting = recipe) |> Option.defaultValue Unchecked.defaultof<ComparisonRow>
 
     /// results.json's id of a config name: "forward-kl" → "forward_kl" (any name, catalogued or not).
     [<CompiledName("IdOf")>]

@@ -33,8 +33,13 @@ let private randomRecipe (rng: Random) =
 let tests =
     testList "ObjectiveSpec" [
         testCase "the method catalogue: every method's config name parses to a recipe in both settings, ids and order are one list" <| fun () ->
-            Expect.equal (Methods.all |> Array.map (fun m -> m.ConfigName) |> List.ofArray) (List.ofSeq RecipeNames.All) "the config's names are the catalogue's"
-            for m in Methods.all do
+            Expect.equal (Array.append Methods.all Methods.shaped |> Array.map (fun m -> m.ConfigName) |> List.ofArray) (List.ofSeq RecipeNames.All) "the config's names are the catalogue's"
+            Expect.equal (Methods.all |> Array.map (fun m -> m.ConfigName)) [| "forward-kl"; "forward-kl-clip"; "reverse-kl"; "reverse-kl-topk"; "trd" |] "the paper's five, the study's default"
+            Expect.equal (Methods.shaped |> Array.map (fun m -> m.ConfigName)) (ShapedMethods.all |> Array.map (fun m -> m.ConfigName)) "the shaped methods' rows"
+            for m in Methods.shaped do
+                Expect.equal (Methods.recipeOf m Opd) (ShapedMethods.defaultOf (ShapedMethods.tryFind m.ConfigName)) $"{m.ConfigName}: its defaults"
+                Expect.isFalse (Methods.isPaperMethod m) $"{m.ConfigName} is not one of the paper's"
+            for m in Array.append Methods.all Methods.shaped do
                 Expect.equal (Methods.tryOfConfigName m.ConfigName) m $"{m.ConfigName} parses"
                 for setting in Setting.All do
                     Expect.equal (Methods.tryOfRecipe (Methods.recipeOf m setting) setting) m $"{m.ConfigName}'s recipe names it back under {setting}"
@@ -123,11 +128,17 @@ let tests =
 
         testCase "shaped methods round-trip through From and through config.json; the paper's canonical text is unchanged" <| fun () ->
             for m in ShapedMethods.all do
-                for r in [ ShapedMethods.defaultOf m; (ShapedMethods.defaultOf m).WithTrajectory(Refined).WithTeacherPrompt(Refine).WithTemperature(0.8) ] do
+                for isDefault, r in [ true, ShapedMethods.defaultOf m; false, (ShapedMethods.defaultOf m).WithTrajectory(Refined).WithTeacherPrompt(Refine).WithTemperature(0.8) ] do
                     Expect.equal ((ObjectiveSpec.From r).Apply Recipes.trd) r $"From({r.Name}) over TRD"
                     let written = PipelineConfig(Recipe = r, Problems = "p.jsonl", Student = ModelSpec(Path = "s"), Teacher = ModelSpec(Path = "t")).ToJson()
-                    Expect.stringContains written $"\"method\": \"{m.ConfigName}\"" $"{m.ConfigName} is written by name"
+                    // At its defaults a method is written as the recipe's name, like the paper's five; otherwise as an objective.
+                    let expected = if isDefault then $"\"recipe\": \"{m.ConfigName}\"" else $"\"method\": \"{m.ConfigName}\""
+                    Expect.stringContains written expected $"{m.ConfigName} is written by name"
                     Expect.equal (PipelineConfig.Parse(written).Recipe) r $"{m.ConfigName}: JSON round trip"
+            // A shaped method named as the recipe takes its parameters from the objective object.
+            let parameters = System.Collections.Generic.Dictionary<string, float>(dict [ "window", 8.0 ])
+            Expect.equal (resolve "topd" """{"window": 8}""") (ShapedMethods.topd.Create parameters) "\"recipe\": \"topd\" with objective.window = 8"
+            refused "sg-opd" """{"window": 8}""" "objective.window"
             Expect.equal ((ObjectiveSpec.From Recipes.trd).Canonical()) "forward;-;full;-;exact;none;-;1;y_r;refine" "TRD's canonical text (its ablation directory hash)"
             Expect.stringContains ((ObjectiveSpec.From(ShapedMethods.defaultOf ShapedMethods.esr)).Canonical()) ";method=esr;first_tokens=16" "a method's"
             let custom = Recipes.reverseKl.WithWeighting(Gated(FirstTokens 3)).WithFilter(DropLowestTeacherLogProb 0.5)

@@ -253,6 +253,36 @@ let tests =
             Expect.equal (File.ReadAllText(Path.Combine(directory, "seed-1", "opd", "trd", "eval", "trained", "heldout.jsonl"))) before "evaluation kept"
             Expect.isLessThan watch.Elapsed.TotalSeconds 60.0 "nothing is recomputed"
 
+        testCase "trd study --methods runs shaped methods beside the paper's: reported, not counted as the claims' baselines" <| fun () ->
+            finished () |> ignore   // the gym models are cached
+            let directory = Path.Combine(Path.GetTempPath(), "trd-study-methods-" + Guid.NewGuid().ToString("N"))
+            let run (args: string list) =
+                let psi = ProcessStartInfo("dotnet", trdDll () :: args, WorkingDirectory = TestData.repositoryRoot,
+                                           RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false)
+                use p = Process.Start psi
+                let err = p.StandardError.ReadToEndAsync()
+                let out = p.StandardOutput.ReadToEnd()
+                if not (p.WaitForExit(TimeSpan.FromMinutes 10.0)) then p.Kill true; failwith "trd study --methods did not finish"
+                p.ExitCode, out, err.Result
+            let code, _, err = run [ "study"; "--quick"; "--methods"; "trd,nope"; "--out"; directory + "-bad" ]
+            Expect.equal code 2 "an unknown method is refused with exit 2"
+            Expect.stringContains err "nope" "naming it"
+            Expect.isFalse (Directory.Exists(directory + "-bad")) "nothing written"
+            let code, out, err = run [ "study"; "--quick"; "--methods"; "forward-kl,gndpo,trd"; "--out"; directory ]
+            Expect.equal code 0 $"exit code; stderr:\n{err}\nstdout:\n{out}"
+            let results = resultsNode directory
+            let rows = results["rows"].AsArray() |> Seq.map (fun r -> str r["setting"], str r["model"]) |> Set.ofSeq
+            for setting in [ "opd"; "opsd" ] do
+                for model in [ "forward_kl"; "gndpo"; "trd" ] do
+                    Expect.isTrue (rows.Contains(setting, model)) $"{setting} {model} in results.json"
+            for c in results["claims"].AsArray() do
+                if str c["id"] = "trd_beats_baselines" then
+                    let measured = str c["measured"]
+                    Expect.stringContains measured "Forward KL" "the paper's baseline is counted"
+                    Expect.isFalse (measured.Contains "GNDPO") $"GNDPO is not one of the paper's baselines: {measured}"
+            for b in results["best_baseline"].AsArray() do Expect.equal (str b["baseline"]) "forward_kl" "the best baseline is the paper's"
+            Expect.stringContains (File.ReadAllText(Path.Combine(directory, "report.html"))) "GNDPO" "the report shows the shaped method"
+
         testCase "a directory holding another plan is refused with its study.json named" <| fun () ->
             let directory = finished ()
             let psi = ProcessStartInfo("dotnet", [ trdDll (); "study"; "--out"; directory ], WorkingDirectory = TestData.repositoryRoot,

@@ -105,6 +105,18 @@ public sealed record ObjectiveSpec
             }
             else problems.Add($"objective.method: unknown value '{Method}' (expected one of {string.Join(", ", ShapedMethods.All.Select(m => m.ConfigName))})");
         }
+        else if (parameters.Count > 0 && named.IsShaped && ShapedMethods.TryRecognise(named) is { } recognised)
+        {
+            // "recipe": "topd" with "objective": {"window": 8}: the parameters apply to the named method.
+            var merged = new Dictionary<string, double>(recognised.Parameters);
+            foreach (var (key, value) in parameters) merged[key] = value;
+            try { named = recognised.Method.Create(merged).WithTrajectory(named.Trajectory).WithTeacherPrompt(named.TeacherPrompt).WithTemperature(named.Temperature); }
+            catch (ArgumentException e)
+            {
+                var message = e.Message.IndexOf(" (Parameter", StringComparison.Ordinal) is var i and >= 0 ? e.Message[..i] : e.Message;
+                problems.Add($"{(e.ParamName is { } p && parameters.ContainsKey(p) ? $"objective.{p}" : "objective")}: {message}");
+            }
+        }
         else
             foreach (var key in parameters.Keys)
                 problems.Add($"objective.{key}: applies only with objective.method (a shaped method that has it)");

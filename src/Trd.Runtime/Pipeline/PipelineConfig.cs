@@ -221,11 +221,11 @@ public sealed record PipelineConfig : IJsonOnDeserialized
     }
 }
 
-/// <summary>The five methods' config names.</summary>
+/// <summary>The config names of the paper's five methods and of the shaped methods (docs/methods.md).</summary>
 public static class RecipeNames
 {
-    /// <summary>The names, in the paper's order.</summary>
-    public static readonly IReadOnlyList<string> All = Methods.All.Select(m => m.ConfigName).ToArray();
+    /// <summary>The names: the paper's five in its order, then the shaped methods.</summary>
+    public static readonly IReadOnlyList<string> All = Methods.All.Concat(Methods.Shaped).Select(m => m.ConfigName).ToArray();
 
     /// <summary>The method a config name denotes; a <see cref="ConfigException"/> listing the names otherwise.</summary>
     public static ComparisonRow Parse(string name) => Methods.TryOfConfigName(name)

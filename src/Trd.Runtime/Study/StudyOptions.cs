@@ -27,7 +27,7 @@ public sealed record StudyOptions
     public int K { get; init; } = 16;
     /// <summary>OPD, OPSD or both.</summary>
     public Setting[] Settings { get; init; } = Setting.All;
-    /// <summary>The methods compared (<see cref="Trd.Core.Methods.All"/>); TRD must be one.</summary>
+    /// <summary>The methods compared: the paper's five (<see cref="Trd.Core.Methods.All"/>, the default) and any shaped methods (<see cref="Trd.Core.Methods.Shaped"/>); TRD must be one.</summary>
     public ComparisonRow[] Methods { get; init; } = Trd.Core.Methods.All;
     /// <summary>Also run App. B.3's subset-filter ablation (OPSD; Forward KL, Reverse KL and TRD on fail, succ, fail→succ).</summary>
     public bool Subsets { get; init; }
@@ -90,7 +90,7 @@ public sealed record StudyOptions
         if (K < 2) throw new ArgumentException($"study: K = {K}: at least 2 (Pass@K and the buckets need several samples)");
         if (Settings.Length == 0 || Settings.Any(s => s is null)) throw new ArgumentException("study: at least one setting, none null");
         if (Settings.Distinct().Count() != Settings.Length) throw new ArgumentException($"study: settings repeat ({string.Join(", ", Settings.Select(s => s.ConfigName))})");
-        if (Methods.Any(m => m is null || !m.IsMethod)) throw new ArgumentException("study: every method must be one of Trd.Core.Methods.All");
+        if (Methods.Any(m => m is null || !m.IsMethod)) throw new ArgumentException("study: every method must be one of the paper's five (Trd.Core.Methods.All) or a shaped method (Trd.Core.Methods.Shaped)");
         if (Methods.Distinct().Count() != Methods.Length) throw new ArgumentException($"study: methods repeat ({string.Join(", ", Methods.Select(m => m.ConfigName))})");
         if (!Methods.Contains(Trd.Core.Methods.Trd)) throw new ArgumentException("study: the methods must include trd (the claims compare against it)");
         return this;
