@@ -29,14 +29,13 @@ static class StudyCommand
         var methods = new Option<string?>("--methods")
         {
             Description = "Comma-separated methods to compare (default: the paper's five, forward-kl,forward-kl-clip,reverse-kl,reverse-kl-topk,trd). " +
-                "The shaped methods of docs/methods.md (topd, sg-opd, ta-opd, tropd-mask, tropd-clip, tropd-switch, fire-opd, gndpo, kat, esr, opd-plus, tinker, …) may be added at their defaults; trd must be one.",
+                "The shaped methods of docs/methods.md (topd, sg-opd, ta-opd, tropd-mask, tropd-clip, tropd-switch, fire-opd, gndpo, kat, esr, opd-plus, tinker, …) may be added at their defaults, e.g. --methods forward-kl,gndpo,trd; trd must be one.",
         };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Print every pipeline's lines (each training step, each evaluation) too; they always go to logs/study.log." };
         var command = new Command("study", "Run the paper's comparison (TRD against four dense-KL baselines, OPD and OPSD) on the prefix-failure gym and write report.html.")
             { output, quick, seeds, modelSeeds, train, heldout, methods, subsets, grid, cache, verbose };
         Cli.Examples(command, "trd study --quick                 # one seed, the CI plan: about a minute with the models cached",
-            "trd study --grid catch=0,0.4,0.8 recovery=line,restart   # where TRD wins: six gym variants, into runs/grid",
-            "trd study --quick --methods forward-kl,reverse-kl,gndpo,tropd-clip,trd   # shaped methods beside the paper's");
+            "trd study --grid catch=0,0.4,0.8 recovery=line,restart   # where TRD wins: six gym variants, into runs/grid");
         command.SetAction(parse => Cli.Guard(() =>
         {
             var isQuick = parse.GetValue(quick);

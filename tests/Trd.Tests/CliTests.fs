@@ -179,7 +179,8 @@ let tests =
                 let lines = File.ReadAllLines(Path.Combine(out, "train", "metrics.jsonl")) |> Array.filter (fun l -> l.Contains "\"step\"")
                 Expect.isNonEmpty lines $"{m.ConfigName}: steps logged"
                 Expect.stringContains lines[0] "\"masked_fraction\":" $"{m.ConfigName}: the plan logged"
-                Expect.stringContains (File.ReadAllText(Path.Combine(out, "config.json"))) $"\"method\": \"{m.ConfigName}\"" $"{m.ConfigName}: config.json"
+                // At its defaults a shaped method is written back as the recipe's name, like the paper's five.
+                Expect.stringContains (File.ReadAllText(Path.Combine(out, "config.json"))) $"\"recipe\": \"{m.ConfigName}\"" $"{m.ConfigName}: config.json"
         }
 
         test "one writer per run directory: a second command exits 3 naming the holder; a killed holder's lock is taken over" {
