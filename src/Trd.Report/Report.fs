@@ -579,7 +579,10 @@ document.addEventListener("DOMContentLoaded", function () {
                   (verdicts r)
               section "summary" "Summary" "What was run." (summary r)
               section "results" "Results (Tables 1–4)"
-                  $"Avg@{k} and Pass@{k} of every model in each setting: the base student, the OPD teacher, the four dense-KL baselines trained on y_o and TRD trained on y_r."
+                  ($"Avg@{k} and Pass@{k} of every model in each setting: the base student, the OPD teacher, the four dense-KL baselines trained on y_o and TRD trained on y_r."
+                   + (if r.Study.Methods |> Array.exists (fun (m: Text) -> Trd.Core.Methods.shaped |> Array.exists (fun s -> s.Id = m.Value)) then
+                          " Shaped methods beyond the paper (docs/methods.md), trained on y_o, sit between the baselines and TRD; the claims do not count them as baselines."
+                      else ""))
                   (perSetting results)
               section "diagnostics" "Training diagnostics (Fig. 3)"
                   "Per-step diagnostics of each method's training run: the baselines measured on their rollouts y_o, TRD on its refinements y_r. Lines: the mean over seeds; bands: min to max over seeds."

@@ -281,7 +281,10 @@ let tests =
                     Expect.stringContains measured "Forward KL" "the paper's baseline is counted"
                     Expect.isFalse (measured.Contains "GNDPO") $"GNDPO is not one of the paper's baselines: {measured}"
             for b in results["best_baseline"].AsArray() do Expect.equal (str b["baseline"]) "forward_kl" "the best baseline is the paper's"
-            Expect.stringContains (File.ReadAllText(Path.Combine(directory, "report.html"))) "GNDPO" "the report shows the shaped method"
+            let report = File.ReadAllText(Path.Combine(directory, "report.html"))
+            Expect.stringContains report "GNDPO" "the report shows the shaped method"
+            Expect.stringContains report "Shaped methods beyond the paper" "and says the claims do not count it"
+            Expect.isFalse ((File.ReadAllText(Path.Combine(finished (), "report.html"))).Contains "Shaped methods beyond the paper") "the default study's report has no such line"
 
         testCase "a directory holding another plan is refused with its study.json named" <| fun () ->
             let directory = finished ()
