@@ -30,14 +30,7 @@ public static class ObjectiveExecutor
         Tensor? targets = null, ObjectiveOptions? options = null)
     {
         options ??= ObjectiveOptions.Default;
-        ArgumentNullException.ThrowIfNull(studentLogits);
-        ArgumentNullException.ThrowIfNull(teacherLogits);
-        ObjectiveInputs.CheckMatrix(studentLogits, nameof(studentLogits), "[N, V]");
-        ObjectiveInputs.CheckMatrix(teacherLogits, nameof(teacherLogits), "[N, V]");
-        ObjectiveInputs.CheckSameDevice(studentLogits, nameof(studentLogits), teacherLogits, nameof(teacherLogits));
-        if (studentLogits.shape[0] != teacherLogits.shape[0])
-            throw new ArgumentException($"student has {studentLogits.shape[0]} positions but teacher has {teacherLogits.shape[0]}", nameof(teacherLogits));
-        ObjectiveInputs.CheckVocabulary(studentLogits.shape[1], teacherLogits.shape[1]);
+        ObjectiveInputs.CheckLogitPair(studentLogits, teacherLogits);
         var run = Plan(recipe, options,
             new LogitSource { Input = studentLogits, Name = "student" },
             new LogitSource { Input = teacherLogits, Name = "teacher" }, mask, targets);
@@ -53,28 +46,7 @@ public static class ObjectiveExecutor
         Tensor teacherWeight, Tensor mask, Tensor? targets = null, ObjectiveOptions? options = null)
     {
         options ??= ObjectiveOptions.Default;
-        ArgumentNullException.ThrowIfNull(studentHidden);
-        ArgumentNullException.ThrowIfNull(studentWeight);
-        ArgumentNullException.ThrowIfNull(teacherHidden);
-        ArgumentNullException.ThrowIfNull(teacherWeight);
-        ObjectiveInputs.CheckMatrix(studentHidden, nameof(studentHidden), "[N, H]");
-        ObjectiveInputs.CheckMatrix(studentWeight, nameof(studentWeight), "[V, H]");
-        ObjectiveInputs.CheckMatrix(teacherHidden, nameof(teacherHidden), "[N, H_T]");
-        ObjectiveInputs.CheckMatrix(teacherWeight, nameof(teacherWeight), "[V, H_T]");
-        ObjectiveInputs.CheckSameDevice(studentHidden, nameof(studentHidden), studentWeight, nameof(studentWeight));
-        ObjectiveInputs.CheckSameDevice(studentHidden, nameof(studentHidden), teacherHidden, nameof(teacherHidden));
-        ObjectiveInputs.CheckSameDevice(studentHidden, nameof(studentHidden), teacherWeight, nameof(teacherWeight));
-        if (studentHidden.shape[1] != studentWeight.shape[1])
-            throw new ArgumentException($"student hidden size H = {studentHidden.shape[1]} but its output weight is [{studentWeight.shape[0]}, {studentWeight.shape[1]}] (expected [V, H])", nameof(studentWeight));
-        if (teacherHidden.shape[1] != teacherWeight.shape[1])
-            throw new ArgumentException($"teacher hidden size H_T = {teacherHidden.shape[1]} but its output weight is [{teacherWeight.shape[0]}, {teacherWeight.shape[1]}] (expected [V, H_T])", nameof(teacherWeight));
-        if (studentHidden.shape[0] != teacherHidden.shape[0])
-            throw new ArgumentException($"student has {studentHidden.shape[0]} positions but teacher has {teacherHidden.shape[0]}", nameof(teacherHidden));
-        if (studentHidden.dtype != studentWeight.dtype)
-            throw new ArgumentException($"student hidden states are {studentHidden.dtype} but its output weight is {studentWeight.dtype}", nameof(studentWeight));
-        if (teacherHidden.dtype != teacherWeight.dtype)
-            throw new ArgumentException($"teacher hidden states are {teacherHidden.dtype} but its output weight is {teacherWeight.dtype}", nameof(teacherWeight));
-        ObjectiveInputs.CheckVocabulary(studentWeight.shape[0], teacherWeight.shape[0]);
+        ObjectiveInputs.CheckFusedPair(studentHidden, studentWeight, teacherHidden, teacherWeight);
         var run = Plan(recipe, options,
             new LogitSource { Input = studentHidden, Weight = studentWeight, Name = "student" },
             new LogitSource { Input = teacherHidden, Weight = teacherWeight, Name = "teacher" }, mask, targets);

@@ -50,6 +50,49 @@ internal static class ObjectiveInputs
         CheckFloat(x, name);
     }
 
+    /// <summary>Student and teacher logits [N, V]: matrices of floats on one device, with the same N and V.</summary>
+    internal static void CheckLogitPair(Tensor studentLogits, Tensor teacherLogits)
+    {
+        ArgumentNullException.ThrowIfNull(studentLogits);
+        ArgumentNullException.ThrowIfNull(teacherLogits);
+        CheckMatrix(studentLogits, nameof(studentLogits), "[N, V]");
+        CheckMatrix(teacherLogits, nameof(teacherLogits), "[N, V]");
+        CheckSameDevice(studentLogits, nameof(studentLogits), teacherLogits, nameof(teacherLogits));
+        if (studentLogits.shape[0] != teacherLogits.shape[0])
+            throw new ArgumentException($"student has {studentLogits.shape[0]} positions but teacher has {teacherLogits.shape[0]}", nameof(teacherLogits));
+        CheckVocabulary(studentLogits.shape[1], teacherLogits.shape[1]);
+    }
+
+    /// <summary>
+    /// The fused inputs: hidden states [N, H] with output weight [V, H] per side, one device, one N and V, each side's
+    /// hidden size and dtype matching its weight — all checked before any matmul.
+    /// </summary>
+    internal static void CheckFusedPair(Tensor studentHidden, Tensor studentWeight, Tensor teacherHidden, Tensor teacherWeight)
+    {
+        ArgumentNullException.ThrowIfNull(studentHidden);
+        ArgumentNullException.ThrowIfNull(studentWeight);
+        ArgumentNullException.ThrowIfNull(teacherHidden);
+        ArgumentNullException.ThrowIfNull(teacherWeight);
+        CheckMatrix(studentHidden, nameof(studentHidden), "[N, H]");
+        CheckMatrix(studentWeight, nameof(studentWeight), "[V, H]");
+        CheckMatrix(teacherHidden, nameof(teacherHidden), "[N, H_T]");
+        CheckMatrix(teacherWeight, nameof(teacherWeight), "[V, H_T]");
+        CheckSameDevice(studentHidden, nameof(studentHidden), studentWeight, nameof(studentWeight));
+        CheckSameDevice(studentHidden, nameof(studentHidden), teacherHidden, nameof(teacherHidden));
+        CheckSameDevice(studentHidden, nameof(studentHidden), teacherWeight, nameof(teacherWeight));
+        if (studentHidden.shape[1] != studentWeight.shape[1])
+            throw new ArgumentException($"student hidden size H = {studentHidden.shape[1]} but its output weight is [{studentWeight.shape[0]}, {studentWeight.shape[1]}] (expected [V, H])", nameof(studentWeight));
+        if (teacherHidden.shape[1] != teacherWeight.shape[1])
+            throw new ArgumentException($"teacher hidden size H_T = {teacherHidden.shape[1]} but its output weight is [{teacherWeight.shape[0]}, {teacherWeight.shape[1]}] (expected [V, H_T])", nameof(teacherWeight));
+        if (studentHidden.shape[0] != teacherHidden.shape[0])
+            throw new ArgumentException($"student has {studentHidden.shape[0]} positions but teacher has {teacherHidden.shape[0]}", nameof(teacherHidden));
+        if (studentHidden.dtype != studentWeight.dtype)
+            throw new ArgumentException($"student hidden states are {studentHidden.dtype} but its output weight is {studentWeight.dtype}", nameof(studentWeight));
+        if (teacherHidden.dtype != teacherWeight.dtype)
+            throw new ArgumentException($"teacher hidden states are {teacherHidden.dtype} but its output weight is {teacherWeight.dtype}", nameof(teacherWeight));
+        CheckVocabulary(studentWeight.shape[0], teacherWeight.shape[0]);
+    }
+
     internal static void CheckVocabulary(long student, long teacher)
     {
         if (student != teacher)

@@ -18,15 +18,7 @@ public static class ShapedStatistics
     public static PositionStatistics[] Fused(Recipe recipe, Tensor studentHidden, Tensor studentWeight, Tensor teacherHidden, Tensor teacherWeight,
         Tensor targets, int chunkSize = 512)
     {
-        ObjectiveInputs.CheckMatrix(studentHidden, nameof(studentHidden), "[N, H]");
-        ObjectiveInputs.CheckMatrix(studentWeight, nameof(studentWeight), "[V, H]");
-        ObjectiveInputs.CheckMatrix(teacherHidden, nameof(teacherHidden), "[N, H_T]");
-        ObjectiveInputs.CheckMatrix(teacherWeight, nameof(teacherWeight), "[V, H_T]");
-        if (studentHidden.shape[1] != studentWeight.shape[1] || teacherHidden.shape[1] != teacherWeight.shape[1])
-            throw new ArgumentException($"hidden sizes do not match the output weights: student [{studentHidden.shape[1]}] · [{studentWeight.shape[0]}, {studentWeight.shape[1]}], teacher [{teacherHidden.shape[1]}] · [{teacherWeight.shape[0]}, {teacherWeight.shape[1]}]");
-        if (studentHidden.shape[0] != teacherHidden.shape[0])
-            throw new ArgumentException($"student has {studentHidden.shape[0]} positions but teacher has {teacherHidden.shape[0]}", nameof(teacherHidden));
-        ObjectiveInputs.CheckVocabulary(studentWeight.shape[0], teacherWeight.shape[0]);
+        ObjectiveInputs.CheckFusedPair(studentHidden, studentWeight, teacherHidden, teacherWeight);
         return Run(recipe, new LogitSource { Input = studentHidden, Weight = studentWeight, Name = "student" },
             new LogitSource { Input = teacherHidden, Weight = teacherWeight, Name = "teacher" }, targets, chunkSize);
     }
@@ -34,11 +26,7 @@ public static class ShapedStatistics
     /// <summary>From logits [N, V].</summary>
     public static PositionStatistics[] FromLogits(Recipe recipe, Tensor studentLogits, Tensor teacherLogits, Tensor targets, int chunkSize = 512)
     {
-        ObjectiveInputs.CheckMatrix(studentLogits, nameof(studentLogits), "[N, V]");
-        ObjectiveInputs.CheckMatrix(teacherLogits, nameof(teacherLogits), "[N, V]");
-        if (studentLogits.shape[0] != teacherLogits.shape[0])
-            throw new ArgumentException($"student has {studentLogits.shape[0]} positions but teacher has {teacherLogits.shape[0]}", nameof(teacherLogits));
-        ObjectiveInputs.CheckVocabulary(studentLogits.shape[1], teacherLogits.shape[1]);
+        ObjectiveInputs.CheckLogitPair(studentLogits, teacherLogits);
         return Run(recipe, new LogitSource { Input = studentLogits, Name = "student" }, new LogitSource { Input = teacherLogits, Name = "teacher" },
             targets, chunkSize);
     }
