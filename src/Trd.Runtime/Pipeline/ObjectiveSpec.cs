@@ -91,35 +91,43 @@ public sealed record ObjectiveSpec
     {
         var problems = new List<string>();
         var parameters = MethodParameters();
+        // The method whose parameters apply: objective.method (it replaces the named recipe), or the shaped method the
+        // named recipe already is ("recipe": "topd" with "objective": {"window": 8}: only its shaping is rebuilt).
+        ShapedMethod? method = null;
+        IReadOnlyDictionary<string, double> given = parameters;
+        var replaces = Method is not null;
         if (Method is not null)
         {
-            if (ShapedMethods.TryFind(Method) is { } method)
-            {
-                try { named = method.Create(parameters); }
-                catch (ArgumentException e)
-                {
-                    var message = e.Message.IndexOf(" (Parameter", StringComparison.Ordinal) is var i and >= 0 ? e.Message[..i] : e.Message;
-                    var key = e.ParamName is { } p && (parameters.ContainsKey(p) || method.Parameters.Any(q => q.Key == p)) ? $"objective.{p}" : "objective";
-                    problems.Add($"{key}: {message}");
-                }
-            }
-            else problems.Add($"objective.method: unknown value '{Method}' (expected one of {string.Join(", ", ShapedMethods.All.Select(m => m.ConfigName))})");
+            method = ShapedMethods.TryFind(Method);
+            if (method is null)
+                problems.Add($"objective.method: unknown value '{Method}' (expected one of {string.Join(", ", ShapedMethods.All.Select(m => m.ConfigName))})");
         }
         else if (parameters.Count > 0 && named.IsShaped && ShapedMethods.TryRecognise(named) is { } recognised)
         {
-            // "recipe": "topd" with "objective": {"window": 8}: the parameters apply to the named method.
+            method = recognised.Method;
             var merged = new Dictionary<string, double>(recognised.Parameters);
             foreach (var (key, value) in parameters) merged[key] = value;
-            try { named = recognised.Method.Create(merged).WithTrajectory(named.Trajectory).WithTeacherPrompt(named.TeacherPrompt).WithTemperature(named.Temperature); }
-            catch (ArgumentException e)
-            {
-                var message = e.Message.IndexOf(" (Parameter", StringComparison.Ordinal) is var i and >= 0 ? e.Message[..i] : e.Message;
-                problems.Add($"{(e.ParamName is { } p && parameters.ContainsKey(p) ? $"objective.{p}" : "objective")}: {message}");
-            }
+            given = merged;
         }
         else
             foreach (var key in parameters.Keys)
                 problems.Add($"objective.{key}: applies only with objective.method (a shaped method that has it)");
+        if (method is not null)
+        {
+            try
+            {
+                var built = method.Create(given);
+                named = replaces ? built
+                    : named.WithWeighting(built.Weighting).WithSwitch(built.Switch).WithFilter(built.Filter)
+                        .WithStepNormalisation(built.StepNormalisation).WithGradient(built.Gradient);
+            }
+            catch (ArgumentException e)
+            {
+                var message = e.ParamName is { } name ? e.Message.Replace($" (Parameter '{name}')", "") : e.Message;
+                var key = e.ParamName is { } p && (parameters.ContainsKey(p) || method.Parameters.Any(q => q.Key == p)) ? $"objective.{p}" : "objective";
+                problems.Add($"{key}: {message}");
+            }
+        }
         var r = named;
         if (Name is not null) r = r.WithName(Name);
 
