@@ -85,14 +85,16 @@ module ShapedMethods =
         | true, v -> v
         | _ -> fallback
 
-    let private whole (name: string) (x: float) =
-        if Double.IsNaN x || x <> Math.Round x || abs x > 1e9 then invalidArg name $"{name} must be a whole number, got {x}"
-        int x
+    /// A Count parameter as an int (Build has checked its domain).
+    let private whole (x: float) = int x
 
     let private opd name = Recipe.Create(name, Reverse)
 
     let private pg reward rewardClip gamma ratioClip =
         PolicyGradient { Reward = reward; RewardClip = rewardClip; Gamma = gamma; RatioClip = ratioClip }
+
+    /// The policy-gradient form with the reward and the method's reward_clip, gamma and ratio_clip.
+    let private pgOf reward (v: string -> float) = pg reward (v "reward_clip") (v "gamma") (v "ratio_clip")
 
     let private pgParameters (rewardClip: float) (gamma: float) (ratioClip: float) =
         [| p "reward_clip" rewardClip NonNegative "|r_t| clamp before anything else (0: none)"
@@ -124,7 +126,7 @@ module ShapedMethods =
             [| p "window" 4.0 Count "w, positions of near future read"; p "threshold" 0.5 NonNegative "θ, reverse KL (nats) above which a position diverges"
                p "decay" 0.5 UnitInterval "weight decay^(s−t) spread to the s − t ≤ w positions after a real divergence" |]
             (fun v ->
-                let w, th = whole "window" (v "window"), v "threshold"
+                let w, th = whole (v "window"), v "threshold"
                 (opd "TOPD").WithWeighting(Product [| Gated(NotIsolatedSpike(w, th)); SpreadDivergence(w, th, v "decay") |]))
 
     /// TOPD's suppression alone (the paper's ablation): isolated spikes masked, no spreading.
@@ -133,7 +135,7 @@ module ShapedMethods =
         method "topd-suppress" "TOPD (suppression only)" "arXiv 2606.00305"
             "reverse KL × gate[not an isolated spike(w, θ)]" false
             [| p "window" 4.0 Count "w"; p "threshold" 0.5 NonNegative "θ (nats)" |]
-            (fun v -> (opd "TOPD (suppression only)").WithWeighting(Gated(NotIsolatedSpike(whole "window" (v "window"), v "threshold"))))
+            (fun v -> (opd "TOPD (suppression only)").WithWeighting(Gated(NotIsolatedSpike(whole (v "window"), v "threshold"))))
 
     /// SG-OPD (arXiv 2606.09304): w_t = 1 + λ·sign(log π_T(y_t) − log π_θ(y_t))·o with o = ±1 the rollout's verifier
     /// outcome. λ = 0.5 is Trd's.
@@ -149,14 +151,14 @@ module ShapedMethods =
     let taOpd =
         method "ta-opd" "TA-OPD" "arXiv 2605.26844" "reverse KL × gate[Σ_{top-k π_θ} π_T ≥ τ]" false
             [| p "teachability_k" 8.0 Count "k, the student's candidates"; p "threshold" 0.5 UnitInterval "τ ∈ [0, 1]" |]
-            (fun v -> (opd "TA-OPD").WithWeighting(Gated(TeachabilityAtLeast(whole "teachability_k" (v "teachability_k"), v "threshold"))))
+            (fun v -> (opd "TA-OPD").WithWeighting(Gated(TeachabilityAtLeast(whole (v "teachability_k"), v "threshold"))))
 
     let private tropd (variant: string) (label: string) (definition: string) (shape: float -> float -> Recipe -> Recipe) extra =
         method $"tropd-{variant}" label "arXiv 2606.01249" definition false
             (Array.append [| p "threshold" 0.2 UnitInterval "τ: trusted where min(π_T(y_t)/π_θ(y_t), 1) ≥ τ" |] (Array.append extra (pgParameters 0.0 0.0 0.0)))
             (fun v ->
                 let k = if extra.Length > 0 then v "switch_top_k" else 0.0
-                (opd label).WithGradient(pg LogRatio (v "reward_clip") (v "gamma") (v "ratio_clip")) |> shape (v "threshold") k)
+                (opd label).WithGradient(pgOf LogRatio v) |> shape (v "threshold") k)
 
     /// TrOPD, mask (arXiv 2606.01249): the sampled reverse-KL policy gradient on trusted positions
     /// (min(π_T(y_t)/π_θ(y_t), 1) ≥ τ), outliers masked. τ = 0.2 is Trd's.
@@ -171,14 +173,14 @@ module ShapedMethods =
     let tropdClip =
         method "tropd-clip" "TrOPD (clip)" "arXiv 2606.01249" "PG[log π_T − log π_θ] × min(π_T(y_t)/π_θ(y_t), 1)" false
             (pgParameters 0.0 0.0 0.0)
-            (fun v -> (opd "TrOPD (clip)").WithGradient(pg LogRatio (v "reward_clip") (v "gamma") (v "ratio_clip")).WithWeighting(Trust))
+            (fun v -> (opd "TrOPD (clip)").WithGradient(pgOf LogRatio v).WithWeighting(Trust))
 
     /// TrOPD, switch: trusted positions take the sampled reverse-KL policy gradient, outliers the teacher's top-K
     /// forward KL (exact, renormalised). τ = 0.2 is Trd's; K = 32 is the paper's top-K of Table 13.
     [<CompiledName("TropdSwitch")>]
     let tropdSwitch =
         tropd "switch" "TrOPD (switch)" "PG[log π_T − log π_θ] where trust ≥ τ, else forward KL on the teacher's top-K"
-            (fun tau k r -> r.WithSwitch(Outliers(TrustAtLeast tau, Forward, TeacherTopK(whole "switch_top_k" k))))
+            (fun tau k r -> r.WithSwitch(Outliers(TrustAtLeast tau, Forward, TeacherTopK(whole k))))
             [| p "switch_top_k" (float Recipes.PaperTopK) Count "K of the outliers' top-K forward KL" |]
 
     /// FiRe-OPD (arXiv 2606.02684): the step's bottom q of trajectories by length-normalised teacher log-prob dropped,
@@ -196,7 +198,7 @@ module ShapedMethods =
     let gndpo =
         method "gndpo" "GNDPO" "arXiv 2606.09091" "PG[standardise_step(clamp(log π_T − log π_θ, ±5))]" true
             (pgParameters 5.0 0.0 0.0)
-            (fun v -> (opd "GNDPO").WithGradient(pg LogRatio (v "reward_clip") (v "gamma") (v "ratio_clip")).WithStepNormalisation(Standardise))
+            (fun v -> (opd "GNDPO").WithGradient(pgOf LogRatio v).WithStepNormalisation(Standardise))
 
     /// KAT, offline form (arXiv 2606.09471): positions after the first window of w tokens whose mean reverse KL stays
     /// below θ are dropped. w = 8 and θ = 0.05 nats are Trd's.
@@ -204,7 +206,7 @@ module ShapedMethods =
     let kat =
         method "kat" "KAT" "arXiv 2606.09471" "reverse KL × gate[t < end of the first w-window with mean D < θ]" false
             [| p "window" 8.0 Count "w"; p "threshold" 0.05 NonNegative "θ (nats)" |]
-            (fun v -> (opd "KAT").WithWeighting(Gated(BeforeAgreementTrap(whole "window" (v "window"), v "threshold"))))
+            (fun v -> (opd "KAT").WithWeighting(Gated(BeforeAgreementTrap(whole (v "window"), v "threshold"))))
 
     /// ESR (arXiv 2605.27028): only the first N response tokens count. N = 16 is Trd's (the gym's trajectories run to
     /// a few dozen tokens).
@@ -212,7 +214,7 @@ module ShapedMethods =
     let esr =
         method "esr" "ESR" "arXiv 2605.27028" "reverse KL × gate[t < N]" false
             [| p "first_tokens" 16.0 Count "N" |]
-            (fun v -> (opd "ESR").WithWeighting(Gated(FirstTokens(whole "first_tokens" (v "first_tokens")))))
+            (fun v -> (opd "ESR").WithWeighting(Gated(FirstTokens(whole (v "first_tokens")))))
 
     /// OPD+ (arXiv 2606.01039): forward KL (the recipe's direction; JSD via the direction keys) through the corrected
     /// policy-gradient form −(g(r) − r g'(r)) on the student's sampled tokens; corrected = 0 gives the biased
@@ -224,7 +226,7 @@ module ShapedMethods =
             (fun v ->
                 let corrected = match v "corrected" with 1.0 -> true | 0.0 -> false | x -> invalidArg "corrected" $"corrected must be 0 or 1, got {x}"
                 Recipe.Create((if corrected then "OPD+" else "OPD+ (surrogate)"), Forward)
-                    .WithGradient(pg (FDivergence corrected) (v "reward_clip") (v "gamma") (v "ratio_clip")))
+                    .WithGradient(pgOf (FDivergence corrected) v))
 
     /// tinker-style OPD (Thinking Machines, "On-policy distillation", 2025; tinker-cookbook): the per-token reverse KL
     /// k1, negated, as the advantage of an importance-sampled policy gradient; discount γ = 0 by default, as there.
@@ -232,7 +234,7 @@ module ShapedMethods =
     let tinker =
         method "tinker" "tinker OPD" "Thinking Machines 2025 (tinker-cookbook)" "PG[Σ γ^(t'−t) (log π_T − log π_θ)] × ρ_t" true
             (pgParameters 0.0 0.0 0.0)
-            (fun v -> (opd "tinker OPD").WithGradient(pg LogRatio (v "reward_clip") (v "gamma") (v "ratio_clip")))
+            (fun v -> (opd "tinker OPD").WithGradient(pgOf LogRatio v))
 
     /// Every shaped method, in issue 19's order.
     [<CompiledName("All")>]

@@ -79,6 +79,10 @@ module StepPlan =
             let m = Array.average xs
             sqrt (xs |> Array.averageBy (fun x -> (x - m) * (x - m)))
 
+    /// The values of the kept trajectories, pooled.
+    let private pooled (kept: bool[]) (perTrajectory: 'a[][]) =
+        Array.zip perTrajectory kept |> Array.filter snd |> Array.collect fst
+
     let private trust (p: PositionStatistics) = min (exp (p.TeacherLogProb - p.StudentLogProb)) 1.0
 
     /// The mean of D over positions [a, b] (inclusive; b clipped to the trajectory).
@@ -141,7 +145,7 @@ module StepPlan =
                     step |> Array.map (fun t ->
                         t.Positions |> Array.map (fun p ->
                             alpha * p.TeacherLogProb + (if beta = 0.0 then 0.0 else beta * log (max p.StudentEntropy 0.0))))
-                let keptLogs = Array.zip logRaw kept |> Array.filter snd |> Array.collect fst
+                let keptLogs = pooled kept logRaw
                 let top = if keptLogs.Length = 0 then Double.NegativeInfinity else Array.max keptLogs
                 if Double.IsNegativeInfinity top then logRaw |> Array.map (Array.map (fun _ -> 0.0))
                 else
@@ -194,7 +198,7 @@ module StepPlan =
             match normalisation with
             | Off -> rewards
             | Standardise ->
-                let all = Array.zip rewards kept |> Array.filter snd |> Array.collect fst
+                let all = pooled kept rewards
                 let m, s = mean all, std all
                 rewards |> Array.map (Array.map (fun r -> (r - m) / (s + 1e-8)))
         rewards |> Array.mapi (fun i r -> if kept[i] then GradientForm.returnToGo pg.Gamma r else Array.zeroCreate r.Length)
@@ -220,8 +224,8 @@ module StepPlan =
                 match recipe.Switch with
                 | Outliers (g, _, _) when kept[i] -> gate g t.Positions |> Array.map not
                 | _ -> Array.zeroCreate t.Positions.Length)
-        let keptWeights = Array.zip w kept |> Array.filter snd |> Array.collect fst
-        let keptSwitched = Array.zip switched kept |> Array.filter snd |> Array.collect fst
+        let keptWeights = pooled kept w
+        let keptSwitched = pooled kept switched
         let fraction (xs: bool[]) = if xs.Length = 0 then nan else float (xs |> Array.filter id |> Array.length) / float xs.Length
         { Kept = kept
           Weights = w

@@ -178,12 +178,18 @@ public sealed class StudyAggregator
         return cards.ToArray();
     }
 
+    /// <summary>
+    /// The paper's dense-KL baselines among the methods run: its claims are against them, so shaped methods run beside
+    /// them are reported but not counted.
+    /// </summary>
+    static ModelOutcomes[] PaperBaselines(Dictionary<string, ModelOutcomes> methods) =>
+        methods.Values.Where(m => m.Id != Methods.Trd.Id && Methods.All.Any(p => p.Id == m.Id)).ToArray();
+
     /// <summary>TRD − the best baseline (highest mean) on Avg@K and on Pass@K, with the per-problem differences.</summary>
     IEnumerable<BestBaselineGap> BestBaseline(Setting setting, Dictionary<string, ModelOutcomes> methods)
     {
         var trd = methods[Methods.Trd.Id];
-        // The paper's claim is against its dense-KL baselines: shaped methods run beside them are reported, not counted here.
-        var baselines = methods.Values.Where(m => m.Id != Methods.Trd.Id && Methods.All.Any(p => p.Id == m.Id)).ToArray();
+        var baselines = PaperBaselines(methods);
         if (baselines.Length == 0) yield break;
         foreach (var (metric, values) in new (string, Func<ModelOutcomes, double[][]>)[] { ("avg_at_k", m => m.Avg), ("pass_at_k", m => m.Pass) })
         {
@@ -299,7 +305,7 @@ public sealed class StudyAggregator
         var name = setting.ToString();
         ClaimResult Result(string id, string claim, ClaimOutcome o) => new(id, setting.ConfigName, claim, o.Verdict.Text, o.Measured, o.Rule);
         var trd = methods[Methods.Trd.Id];
-        var baselines = methods.Values.Where(m => m.Id != Methods.Trd.Id && Methods.All.Any(p => p.Id == m.Id)).ToArray();   // the paper's, as in BestBaseline
+        var baselines = PaperBaselines(methods);
         var k = _options.K;
         yield return Result("trd_beats_baselines", $"{name}: TRD ≥ the dense-KL baselines on Avg@{k} and Pass@{k} (Tables 1–4)",
             Trd.Core.Claims.TrdBeatsBaselines(baselines.SelectMany(b => new[]
